@@ -1,0 +1,104 @@
+"""The rules of one SKU's book: pure, no I/O.
+
+A SKU has units on hand that nobody holds (`available`) and a queue of lines still short, in
+arrival order. Every rise in availability fills the queue from its head, so once a decision
+is taken no unit sits idle while someone waits, and nobody is served ahead of an earlier line.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Policy:
+    backorders_allowed: bool = True
+    max_backorder_quantity: int | None = None
+
+
+@dataclass
+class Line:
+    order_id: str
+    line_id: str
+    quantity: int
+    allocated: int = 0
+    rejected: int = 0
+    cancelled: bool = False
+    reason: str | None = None
+
+    @property
+    def short(self) -> int:
+        """Units this line still waits for."""
+        return 0 if self.cancelled else self.quantity - self.allocated - self.rejected
+
+    @property
+    def status(self) -> str:
+        if self.cancelled:
+            return "cancelled"
+        if self.short == 0:
+            return "allocated" if self.allocated else "rejected"
+        return "partially_allocated" if self.allocated else "backordered"
+
+
+@dataclass
+class SkuBook:
+    sku: str
+    available: int = 0
+    policy: Policy = field(default_factory=Policy)
+    queue: list[Line] = field(default_factory=list)
+
+    @property
+    def waiting_quantity(self) -> int:
+        return sum(line.short for line in self.queue)
+
+    def position(self, line: Line) -> int | None:
+        for index, queued in enumerate(self.queue, start=1):
+            if queued is line:
+                return index
+        return None
+
+    def request(self, line: Line) -> list[Line]:
+        """A new line reaches the SKU's decision point. Returns every line that changed."""
+        if not self.queue:
+            line.allocated = min(self.available, line.quantity)
+            self.available -= line.allocated
+        missing = line.short
+        if missing:
+            refusal = self._refuse_backorder(missing)
+            if refusal:
+                line.rejected, line.reason = missing, refusal
+            else:
+                self.queue.append(line)
+        return [line]
+
+    def receive(self, quantity: int) -> list[Line]:
+        self.available += quantity
+        return self._fill()
+
+    def cancel(self, line: Line, reason: str | None) -> list[Line]:
+        """Takes the line out of the queue and passes the units it held to the next in line."""
+        if line.cancelled:
+            return []
+        self.queue = [queued for queued in self.queue if queued is not line]
+        line.cancelled, line.reason = True, reason
+        self.available += line.allocated
+        line.allocated = 0
+        return [line, *self._fill()]
+
+    def _refuse_backorder(self, missing: int) -> str | None:
+        if not self.policy.backorders_allowed:
+            return f"backorders are not allowed for SKU {self.sku}"
+        limit = self.policy.max_backorder_quantity
+        if limit is not None and self.waiting_quantity + missing > limit:
+            return f"maximum backorder quantity {limit} for SKU {self.sku} would be exceeded"
+        return None
+
+    def _fill(self) -> list[Line]:
+        filled: list[Line] = []
+        while self.queue and self.available:
+            head = self.queue[0]
+            taken = min(head.short, self.available)
+            head.allocated += taken
+            self.available -= taken
+            filled.append(head)
+            if head.short == 0:
+                self.queue.pop(0)
+        return filled

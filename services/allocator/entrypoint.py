@@ -1,0 +1,43 @@
+"""Where allocation commands enter: the SKU-keyed `allocation.commands` topic."""
+
+from faststream import AckPolicy, Context
+from faststream.kafka import KafkaMessage, KafkaRouter
+
+from services.allocator import handlers
+from shared.contracts.headers import EVENT_ID
+from shared.contracts.internal import AllocationCommand, LineAllocationChanged
+from shared.contracts.topics import ALLOCATION_COMMANDS, LINE_ALLOCATION_CHANGED
+from shared.messaging.errors import PoisonMessage
+from shared.runtime import Runtime
+
+SERVICE = "allocator"
+router = KafkaRouter()
+
+line_changed = router.publisher(
+    LINE_ALLOCATION_CHANGED.name,
+    schema=LineAllocationChanged,
+    description=LINE_ALLOCATION_CHANGED.description,
+)
+
+
+@router.subscriber(
+    ALLOCATION_COMMANDS.name,
+    group_id=f"backorder-{SERVICE}",
+    ack_policy=AckPolicy.NACK_ON_ERROR,
+    auto_offset_reset="earliest",
+    description=ALLOCATION_COMMANDS.description,
+)
+async def on_allocation_command(
+    command: AllocationCommand, message: KafkaMessage, runtime: Runtime = Context()
+) -> None:
+    message_id = message.headers.get(EVENT_ID)
+    if not message_id:
+        raise PoisonMessage(f"missing {EVENT_ID} header")
+    async with runtime.unit_of_work() as uow:
+        await handlers.handle_command(
+            command,
+            uow=uow,
+            message_id=message_id,
+            default_backorders=runtime.settings.default_backorders,
+        )
+        await runtime.committed(uow)

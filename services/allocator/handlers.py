@@ -1,0 +1,88 @@
+"""Allocator use cases: one command, one SKU lock, one transaction."""
+
+import logging
+from datetime import UTC, datetime
+
+from services.allocator import repository
+from services.allocator.domain.model import Line
+from shared.contracts.headers import event_id
+from shared.contracts.internal import (
+    AllocateLine,
+    AllocationCommand,
+    CancelLine,
+    LineAllocationChanged,
+    ReceiveStock,
+    SetSkuPolicy,
+)
+from shared.contracts.topics import LINE_ALLOCATION_CHANGED
+from shared.db.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "allocator"
+
+
+async def handle_command(
+    command: AllocationCommand, *, uow: UnitOfWork, message_id: str, default_backorders: str
+) -> None:
+    if not await uow.first_time(consumer=CONSUMER, message_id=message_id):
+        return
+    session = uow.session
+    locked = await repository.lock_book(
+        session, sku=command.sku, default_backorders=default_backorders
+    )
+    book = locked.book
+    changed: list[Line] = []
+    match command:
+        case AllocateLine():
+            known = await repository.find_line(
+                session, locked, order_id=command.order_id, line_id=command.line_id
+            )
+            if known is None:
+                line = Line(
+                    order_id=command.order_id, line_id=command.line_id, quantity=command.quantity
+                )
+                repository.add_line(session, locked, line=line)
+                changed = book.request(line)
+        case CancelLine():
+            line_to_cancel = await repository.find_line(
+                session, locked, order_id=command.order_id, line_id=command.line_id
+            )
+            if line_to_cancel is None:
+                log.warning("cancel for unknown line %s/%s", command.order_id, command.line_id)
+            else:
+                changed = book.cancel(line_to_cancel, command.reason)
+        case ReceiveStock():
+            locked.row.received_total += command.quantity
+            changed = book.receive(command.quantity)
+        case SetSkuPolicy():
+            repository.set_policy(
+                locked,
+                backorders=command.backorders,
+                max_backorder_quantity=command.max_backorder_quantity,
+            )
+    repository.save(locked, changed=changed)
+    now = datetime.now(UTC)
+    for line in changed:
+        revision = locked.revision_of(line)
+        uow.publish(
+            topic=LINE_ALLOCATION_CHANGED.name,
+            key=line.order_id,
+            event=LineAllocationChanged(
+                order_id=line.order_id,
+                line_id=line.line_id,
+                sku=book.sku,
+                quantity=line.quantity,
+                allocated=line.allocated,
+                backordered=line.short,
+                rejected=line.rejected,
+                status=line.status,
+                queue_position=book.position(line),
+                reason=line.reason,
+                revision=revision,
+                occurred_at=now,
+            ),
+            event_type="LineAllocationChanged",
+            event_id=event_id(CONSUMER, message_id, line.order_id, line.line_id, str(revision)),
+            correlation_id=line.order_id,
+        )

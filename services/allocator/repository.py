@@ -1,0 +1,131 @@
+"""Loads a SKU's book under a row lock and writes back what the domain changed."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.allocator.domain.model import Line, Policy, SkuBook
+from services.allocator.tables import AllocationLineRow, SkuBookRow
+
+
+@dataclass
+class LockedBook:
+    """A SKU's book, locked until the transaction ends; two consumers never decide at once."""
+
+    book: SkuBook
+    row: SkuBookRow
+    lines: dict[tuple[str, str], AllocationLineRow] = field(default_factory=dict)
+    by_line: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    def _track(self, line: Line, row: AllocationLineRow) -> None:
+        self.lines[(line.order_id, line.line_id)] = row
+        self.by_line[id(line)] = (line.order_id, line.line_id)
+
+    def revision_of(self, line: Line) -> int:
+        return self.lines[(line.order_id, line.line_id)].revision
+
+
+def _policy(row: SkuBookRow, default_backorders: str) -> Policy:
+    return Policy(
+        backorders_allowed=(row.backorders or default_backorders) == "allow",
+        max_backorder_quantity=row.max_backorder_quantity,
+    )
+
+
+def _line(row: AllocationLineRow) -> Line:
+    return Line(
+        order_id=row.order_id,
+        line_id=row.line_id,
+        quantity=row.quantity,
+        allocated=row.allocated,
+        rejected=row.rejected,
+        cancelled=row.cancelled,
+        reason=row.reason,
+    )
+
+
+async def lock_book(session: AsyncSession, *, sku: str, default_backorders: str) -> LockedBook:
+    now = datetime.now(UTC)
+    await session.execute(
+        insert(SkuBookRow).values(sku=sku, updated_at=now).on_conflict_do_nothing()
+    )
+    row = (
+        await session.scalars(
+            select(SkuBookRow)
+            .where(SkuBookRow.sku == sku)  # type: ignore[arg-type]
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    queue_rows = (
+        await session.scalars(
+            select(AllocationLineRow)
+            .where(AllocationLineRow.sku == sku, AllocationLineRow.waiting > 0)  # type: ignore[arg-type]
+            .order_by(AllocationLineRow.seq)  # type: ignore[arg-type]
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    book = SkuBook(
+        sku=sku, available=row.available, policy=_policy(row, default_backorders), queue=[]
+    )
+    locked = LockedBook(book=book, row=row)
+    for line_row in queue_rows:
+        line = _line(line_row)
+        book.queue.append(line)
+        locked._track(line, line_row)
+    return locked
+
+
+async def find_line(
+    session: AsyncSession, locked: LockedBook, *, order_id: str, line_id: str
+) -> Line | None:
+    for line in locked.book.queue:
+        if (line.order_id, line.line_id) == (order_id, line_id):
+            return line
+    row = await session.get(AllocationLineRow, (order_id, line_id), populate_existing=True)
+    if row is None:
+        return None
+    line = _line(row)
+    locked._track(line, row)
+    return line
+
+
+def add_line(session: AsyncSession, locked: LockedBook, *, line: Line) -> None:
+    row = AllocationLineRow(
+        order_id=line.order_id,
+        line_id=line.line_id,
+        sku=locked.book.sku,
+        seq=locked.row.next_seq,
+        quantity=line.quantity,
+        updated_at=datetime.now(UTC),
+    )
+    locked.row.next_seq += 1
+    session.add(row)
+    locked._track(line, row)
+
+
+def set_policy(locked: LockedBook, *, backorders: str, max_backorder_quantity: int | None) -> None:
+    locked.row.backorders = backorders
+    locked.row.max_backorder_quantity = max_backorder_quantity
+    locked.book.policy = Policy(
+        backorders_allowed=backorders == "allow", max_backorder_quantity=max_backorder_quantity
+    )
+
+
+def save(locked: LockedBook, *, changed: list[Line]) -> None:
+    now = datetime.now(UTC)
+    book, row = locked.book, locked.row
+    row.available = book.available
+    row.updated_at = now
+    for line in changed:
+        line_row = locked.lines[locked.by_line[id(line)]]
+        line_row.allocated = line.allocated
+        line_row.rejected = line.rejected
+        line_row.waiting = line.short
+        line_row.cancelled = line.cancelled
+        line_row.reason = line.reason
+        line_row.revision += 1
+        line_row.updated_at = now

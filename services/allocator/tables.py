@@ -1,0 +1,40 @@
+"""The allocator's state: one book row per SKU (its lock) and one row per order line."""
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, text
+from sqlmodel import Field, SQLModel
+
+
+class SkuBookRow(SQLModel, table=True):
+    __tablename__ = "sku_book"
+
+    sku: str = Field(primary_key=True)
+    # Units on hand held by nobody; only ever above zero while the queue is empty.
+    available: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    received_total: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    backorders: str | None = None
+    max_backorder_quantity: int | None = Field(default=None, sa_type=BigInteger)
+    # Arrival counter: a line's place in the queue is the value it drew here.
+    next_seq: int = Field(default=1, sa_column=Column(BigInteger, nullable=False, default=1))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class AllocationLineRow(SQLModel, table=True):
+    __tablename__ = "allocation_line"
+    __table_args__ = (
+        Index("ix_allocation_line_queue", "sku", "seq", postgresql_where=text("waiting > 0")),
+    )
+
+    order_id: str = Field(primary_key=True)
+    line_id: str = Field(primary_key=True)
+    sku: str
+    seq: int = Field(sa_type=BigInteger)
+    quantity: int
+    allocated: int = 0
+    rejected: int = 0
+    waiting: int = 0
+    cancelled: bool = False
+    reason: str | None = None
+    revision: int = 0
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

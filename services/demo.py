@@ -1,0 +1,116 @@
+"""The demo scenario: three customers wait for mugs, stock arrives in two receipts, one
+customer cancels and passes their unit on, and an order for a SKU that refuses backorders."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from shared.contracts.topics import (
+    ORDERS_CANCEL_REQUESTED,
+    ORDERS_PLACED,
+    ORDERS_STATUS_CHANGED,
+    SKU_POLICY,
+    STOCK_RECEIVED,
+)
+from shared.messaging.client import EdgeClient, TopicTail
+
+console = Console()
+
+
+def _order(order_id: str, who: str, sku: str, quantity: int) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "customer": {"id": who.lower(), "email": f"{who.lower()}@example.com", "name": who},
+        "lines": [{"line_id": "1", "sku": sku, "quantity": quantity}],
+        "placed_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def _latest(tail: TopicTail, order_id: str) -> dict[str, Any] | None:
+    versions = tail.values(key=order_id)
+    return max(versions, key=lambda v: v["version"]) if versions else None
+
+
+async def _settle(tail: TopicTail, expected: dict[str, str], step: str) -> None:
+    console.print(f"[bold]>[/bold] {step}")
+
+    def settled(_: list[Any]) -> bool:
+        return all(
+            (latest := _latest(tail, oid)) is not None and latest["status"] == status
+            for oid, status in expected.items()
+        )
+
+    await tail.wait_for(settled, timeout=90)
+
+
+async def play(bootstrap_servers: str) -> None:
+    run = uuid.uuid4().hex[:6]
+    mug, lamp = f"MUG-{run}", f"LAMP-{run}"
+    ada, bob, cyd, dan = (f"{name}-{run}" for name in ("ada", "bob", "cyd", "dan"))
+    names = {ada: "Ada", bob: "Bob", cyd: "Cyd", dan: "Dan"}
+    async with EdgeClient(bootstrap_servers) as shop:
+        tail = await shop.tail(ORDERS_STATUS_CHANGED.name)
+        try:
+            await shop.publish(SKU_POLICY.name, key=lamp, value={"sku": lamp, "backorders": "deny"})
+            for oid, qty in ((ada, 2), (bob, 1), (cyd, 3)):
+                await shop.publish(
+                    ORDERS_PLACED.name, key=oid, value=_order(oid, names[oid], mug, qty)
+                )
+                await _settle(tail, {oid: "backordered"}, f"{names[oid]} orders {qty} x {mug}")
+            await shop.publish(ORDERS_PLACED.name, key=dan, value=_order(dan, "Dan", lamp, 1))
+            await _settle(
+                tail, {dan: "rejected"}, f"Dan orders a {lamp}, which may not be backordered"
+            )
+            await shop.publish(STOCK_RECEIVED.name, key=mug, value=_receipt(f"r1-{run}", mug, 2))
+            await _settle(tail, {ada: "allocated"}, f"2 x {mug} arrive")
+            await shop.publish(STOCK_RECEIVED.name, key=mug, value=_receipt(f"r2-{run}", mug, 2))
+            await _settle(
+                tail, {bob: "allocated", cyd: "partially_allocated"}, f"2 more x {mug} arrive"
+            )
+            await shop.publish(
+                ORDERS_CANCEL_REQUESTED.name,
+                key=bob,
+                value={"order_id": bob, "reason": "customer changed their mind"},
+            )
+            await _settle(tail, {bob: "cancelled"}, "Bob cancels: his unit passes to Cyd")
+            await shop.publish(STOCK_RECEIVED.name, key=mug, value=_receipt(f"r3-{run}", mug, 1))
+            await _settle(tail, {cyd: "allocated"}, f"1 more x {mug} arrives")
+        finally:
+            await tail.stop()
+    for oid in (ada, bob, cyd, dan):
+        _print_timeline(names[oid], oid, tail.values(key=oid))
+
+
+def _receipt(receipt_id: str, sku: str, quantity: int) -> dict[str, Any]:
+    return {
+        "receipt_id": receipt_id,
+        "sku": sku,
+        "quantity": quantity,
+        "received_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def _print_timeline(name: str, order_id: str, versions: list[dict[str, Any]]) -> None:
+    table = Table(title=f"{name}'s order {order_id}", title_justify="left")
+    for column in ("version", "status", "allocated", "waiting", "rejected", "queue", "reason"):
+        table.add_column(column)
+    for v in sorted(versions, key=lambda v: v["version"]):
+        line = v["lines"][0]
+        table.add_row(
+            str(v["version"]),
+            v["status"],
+            str(line["allocated"]),
+            str(line["backordered"]),
+            str(line["rejected"]),
+            str(line.get("queue_position") or ""),
+            v.get("reason") or "",
+        )
+    console.print(table)
+
+
+def main(bootstrap_servers: str) -> None:
+    asyncio.run(play(bootstrap_servers))

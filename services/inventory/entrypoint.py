@@ -1,0 +1,48 @@
+"""Where inventory messages enter: stock receipts and SKU policies."""
+
+from faststream import AckPolicy, Context
+from faststream.kafka import KafkaMessage, KafkaRouter
+
+from services.inventory import handlers
+from shared.contracts.inputs import SkuPolicy, StockReceived
+from shared.contracts.internal import ReceiveStock
+from shared.contracts.topics import ALLOCATION_COMMANDS, SKU_POLICY, STOCK_RECEIVED
+from shared.messaging.records import cause_of
+from shared.runtime import Runtime
+
+SERVICE = "inventory"
+GROUP = f"backorder-{SERVICE}"
+router = KafkaRouter()
+
+# The outbox relay sends these; declared here so the AsyncAPI document shows them.
+allocation_commands = router.publisher(
+    ALLOCATION_COMMANDS.name, schema=ReceiveStock, description=ALLOCATION_COMMANDS.description
+)
+
+
+@router.subscriber(
+    STOCK_RECEIVED.name,
+    group_id=GROUP,
+    ack_policy=AckPolicy.NACK_ON_ERROR,
+    auto_offset_reset="earliest",
+    description=STOCK_RECEIVED.description,
+)
+async def on_stock_received(receipt: StockReceived, runtime: Runtime = Context()) -> None:
+    async with runtime.unit_of_work() as uow:
+        await handlers.receive_stock(receipt, uow=uow)
+        await runtime.committed(uow)
+
+
+@router.subscriber(
+    SKU_POLICY.name,
+    group_id=GROUP,
+    ack_policy=AckPolicy.NACK_ON_ERROR,
+    auto_offset_reset="earliest",
+    description=SKU_POLICY.description,
+)
+async def on_sku_policy(
+    policy: SkuPolicy, message: KafkaMessage, runtime: Runtime = Context()
+) -> None:
+    async with runtime.unit_of_work() as uow:
+        await handlers.set_policy(policy, uow=uow, cause=cause_of(message))
+        await runtime.committed(uow)

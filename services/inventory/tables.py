@@ -1,0 +1,25 @@
+"""The inventory service's state: the receipt ledger and the latest policy per SKU."""
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, DateTime
+from sqlmodel import Field, SQLModel
+
+
+class StockReceiptRow(SQLModel, table=True):
+    __tablename__ = "stock_receipt"
+
+    receipt_id: str = Field(primary_key=True)
+    sku: str = Field(index=True)
+    quantity: int = Field(sa_type=BigInteger)
+    received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class SkuPolicyRow(SQLModel, table=True):
+    __tablename__ = "sku_policy"
+
+    sku: str = Field(primary_key=True)
+    backorders: str
+    max_backorder_quantity: int | None = Field(default=None, sa_type=BigInteger)
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

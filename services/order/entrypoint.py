@@ -1,0 +1,104 @@
+"""Where order messages enter: upstream orders and cancels, and the allocator's decisions."""
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from faststream import AckPolicy, Context
+from faststream.kafka import KafkaMessage, KafkaRouter
+
+from services.order import handlers
+from shared.contracts.inputs import CancelRequested, OrderPlaced
+from shared.contracts.internal import AllocateLine, LineAllocationChanged
+from shared.contracts.outputs import OrderStatusChanged
+from shared.contracts.topics import (
+    ALLOCATION_COMMANDS,
+    LINE_ALLOCATION_CHANGED,
+    ORDERS_CANCEL_REQUESTED,
+    ORDERS_PLACED,
+    ORDERS_STATUS_CHANGED,
+)
+from shared.messaging.errors import is_transient
+from shared.messaging.records import cause_of, record_of
+from shared.runtime import Runtime
+
+SERVICE = "order"
+GROUP = f"backorder-{SERVICE}"
+log = logging.getLogger(__name__)
+router = KafkaRouter()
+
+# The outbox relay sends these; declared here so the AsyncAPI document shows them.
+status_changed = router.publisher(
+    ORDERS_STATUS_CHANGED.name,
+    schema=OrderStatusChanged,
+    description=ORDERS_STATUS_CHANGED.description,
+)
+allocation_commands = router.publisher(
+    ALLOCATION_COMMANDS.name, schema=AllocateLine, description=ALLOCATION_COMMANDS.description
+)
+
+
+@router.subscriber(
+    ORDERS_PLACED.name,
+    group_id=GROUP,
+    ack_policy=AckPolicy.NACK_ON_ERROR,
+    auto_offset_reset="earliest",
+    description=ORDERS_PLACED.description,
+)
+async def on_order_placed(placed: OrderPlaced, runtime: Runtime = Context()) -> None:
+    async with runtime.unit_of_work() as uow:
+        await handlers.place_order(placed, uow=uow)
+        await runtime.committed(uow)
+
+
+@router.subscriber(
+    ORDERS_CANCEL_REQUESTED.name,
+    group_id=GROUP,
+    ack_policy=AckPolicy.NACK_ON_ERROR,
+    auto_offset_reset="earliest",
+    description=ORDERS_CANCEL_REQUESTED.description,
+)
+async def on_cancel_requested(
+    request: CancelRequested, message: KafkaMessage, runtime: Runtime = Context()
+) -> None:
+    record = record_of(message)
+    async with runtime.unit_of_work() as uow:
+        await handlers.request_cancellation(
+            request,
+            uow=uow,
+            cause=cause_of(message),
+            key=record.key,
+            value=record.value,
+            headers=list(record.headers),
+        )
+        await runtime.committed(uow)
+
+
+@router.subscriber(
+    LINE_ALLOCATION_CHANGED.name,
+    group_id=GROUP,
+    ack_policy=AckPolicy.NACK_ON_ERROR,
+    auto_offset_reset="earliest",
+    description=LINE_ALLOCATION_CHANGED.description,
+)
+async def on_line_allocation_changed(
+    change: LineAllocationChanged, runtime: Runtime = Context()
+) -> None:
+    async with runtime.unit_of_work() as uow:
+        await handlers.record_allocation(change, uow=uow)
+        await runtime.committed(uow)
+
+
+async def sweep_expired_cancellations(runtime: Runtime) -> None:
+    """Dead-letters cancels whose order never came; several instances share the work."""
+    waited = timedelta(seconds=runtime.settings.cancel_wait_seconds)
+    while True:
+        try:
+            async with runtime.unit_of_work() as uow:
+                expired = await handlers.dead_letter_expired_cancellations(uow=uow, waited=waited)
+                await runtime.committed(uow)
+        except Exception as error:
+            log.warning("cancel sweep failed: %s", error, exc_info=not is_transient(error))
+            expired = 0
+        if not expired:
+            await asyncio.sleep(runtime.settings.cancel_sweep_interval_seconds)

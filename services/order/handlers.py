@@ -1,0 +1,170 @@
+"""Order use cases. Each runs in one unit of work under the order's lock."""
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from services.order import repository
+from services.order.domain.model import LineDecision, Order
+from services.order.tables import PendingCancellationRow
+from shared.contracts.headers import event_id
+from shared.contracts.inputs import CancelRequested, OrderPlaced
+from shared.contracts.internal import AllocateLine, CancelLine, LineAllocationChanged
+from shared.contracts.outputs import OrderLineState, OrderStatusChanged
+from shared.contracts.topics import (
+    ALLOCATION_COMMANDS,
+    ORDERS_CANCEL_REQUESTED,
+    ORDERS_STATUS_CHANGED,
+)
+from shared.db.tables import decode_headers, encode_headers
+from shared.db.unit_of_work import UnitOfWork
+from shared.messaging.dead_letter import dead_letter_headers
+from shared.messaging.errors import PoisonMessage
+
+CONSUMER = "order"
+
+
+def payload_hash(placed: OrderPlaced) -> str:
+    return hashlib.sha256(placed.model_dump_json().encode()).hexdigest()
+
+
+async def place_order(placed: OrderPlaced, *, uow: UnitOfWork) -> None:
+    session = uow.session
+    await repository.lock_order_id(session, placed.order_id)
+    digest = payload_hash(placed)
+    existing = await repository.load(session, placed.order_id)
+    if existing is not None:
+        if existing.row.payload_hash == digest:
+            return
+        raise PoisonMessage(
+            f"conflict: order {placed.order_id} was already placed with a different payload"
+        )
+    stored = repository.add(session, placed, payload_hash=digest)
+    order = stored.order
+    for early in await repository.take_cancellations(session, placed.order_id):
+        order.cancel_before_allocation(early.line_ids, early.reason)
+    for line in order.lines:
+        if line.status is None:
+            uow.publish(
+                topic=ALLOCATION_COMMANDS.name,
+                key=line.sku,
+                event=AllocateLine(
+                    order_id=order.order_id,
+                    line_id=line.line_id,
+                    sku=line.sku,
+                    quantity=line.quantity,
+                ),
+                event_type="AllocateLine",
+                event_id=event_id(CONSUMER, "allocate", order.order_id, line.line_id),
+                correlation_id=order.order_id,
+            )
+    _publish_if_changed(uow, order)
+    repository.save(stored)
+
+
+async def request_cancellation(
+    request: CancelRequested,
+    *,
+    uow: UnitOfWork,
+    cause: str,
+    key: bytes | None,
+    value: bytes,
+    headers: Sequence[tuple[str, bytes]],
+) -> None:
+    session = uow.session
+    await repository.lock_order_id(session, request.order_id)
+    stored = await repository.load(session, request.order_id)
+    if stored is None:
+        await repository.remember_cancellation(
+            session,
+            PendingCancellationRow(
+                cause=cause,
+                order_id=request.order_id,
+                line_ids=request.line_ids,
+                reason=request.reason,
+                received_at=datetime.now(UTC),
+                key=key,
+                value=value,
+                headers=encode_headers(headers),
+            ),
+        )
+        return
+    order = stored.order
+    unknown = order.unknown_lines(request.line_ids)
+    if unknown:
+        raise PoisonMessage(f"order {order.order_id} has no line(s) {', '.join(unknown)}")
+    for line in order.lines_to_cancel(request.line_ids):
+        uow.publish(
+            topic=ALLOCATION_COMMANDS.name,
+            key=line.sku,
+            event=CancelLine(
+                order_id=order.order_id, line_id=line.line_id, sku=line.sku, reason=request.reason
+            ),
+            event_type="CancelLine",
+            event_id=event_id(CONSUMER, "cancel", cause, line.line_id),
+            correlation_id=order.order_id,
+        )
+
+
+async def record_allocation(change: LineAllocationChanged, *, uow: UnitOfWork) -> None:
+    session = uow.session
+    await repository.lock_order_id(session, change.order_id)
+    stored = await repository.load(session, change.order_id)
+    if stored is None:
+        raise PoisonMessage(f"allocation news for unknown order {change.order_id}")
+    applied = stored.order.apply(
+        LineDecision(
+            line_id=change.line_id,
+            allocated=change.allocated,
+            backordered=change.backordered,
+            rejected=change.rejected,
+            status=change.status,
+            queue_position=change.queue_position,
+            reason=change.reason,
+            revision=change.revision,
+        )
+    )
+    if applied:
+        _publish_if_changed(uow, stored.order)
+        repository.save(stored)
+
+
+async def dead_letter_expired_cancellations(*, uow: UnitOfWork, waited: timedelta) -> int:
+    rows = await repository.take_expired_cancellations(uow.session, waited=waited, limit=100)
+    for row in rows:
+        topic, partition, offset = row.cause.rsplit("/", 2)
+        uow.publish_raw(
+            topic=ORDERS_CANCEL_REQUESTED.dlq,
+            key=row.key,
+            value=row.value,
+            headers=dead_letter_headers(
+                decode_headers(row.headers),
+                reason=f"order {row.order_id} did not arrive within {waited.total_seconds():g}s",
+                topic=topic,
+                partition=int(partition),
+                offset=int(offset),
+            ),
+        )
+    return len(rows)
+
+
+def _publish_if_changed(uow: UnitOfWork, order: Order) -> None:
+    picture = order.next_picture()
+    if picture is None:
+        return
+    event = OrderStatusChanged(
+        order_id=order.order_id,
+        status=picture["status"],
+        version=order.version,
+        reason=picture["reason"],
+        lines=[OrderLineState.model_validate(line) for line in picture["lines"]],
+        occurred_at=datetime.now(UTC),
+    )
+    uow.publish(
+        topic=ORDERS_STATUS_CHANGED.name,
+        key=order.order_id,
+        event=event,
+        event_type="OrderStatusChanged",
+        event_id=event_id(CONSUMER, "status", order.order_id, str(order.version)),
+        correlation_id=order.order_id,
+    )

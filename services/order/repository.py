@@ -1,0 +1,163 @@
+"""Reads and writes orders; every use starts by taking the order's transaction lock."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.order.domain.model import Order, OrderLine
+from services.order.tables import CustomerOrderRow, OrderLineRow, PendingCancellationRow
+from shared.contracts.inputs import OrderPlaced
+
+
+async def lock_order_id(session: AsyncSession, order_id: str) -> None:
+    """Serialises everything about one order (placing, cancelling, allocation news) across
+    instances, even before the order row exists, so an early cancel is never missed."""
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext("order:" + order_id))))
+
+
+@dataclass
+class StoredOrder:
+    order: Order
+    row: CustomerOrderRow
+    line_rows: dict[str, OrderLineRow]
+
+
+async def load(session: AsyncSession, order_id: str) -> StoredOrder | None:
+    row = await session.get(CustomerOrderRow, order_id, populate_existing=True)
+    if row is None:
+        return None
+    line_rows = (
+        await session.scalars(
+            select(OrderLineRow)
+            .where(OrderLineRow.order_id == order_id)  # type: ignore[arg-type]
+            .order_by(OrderLineRow.position)  # type: ignore[arg-type]
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    order = Order(
+        order_id=order_id,
+        version=row.version,
+        published=row.published,
+        lines=[
+            OrderLine(
+                line_id=r.line_id,
+                sku=r.sku,
+                quantity=r.quantity,
+                allocated=r.allocated,
+                backordered=r.backordered,
+                rejected=r.rejected,
+                status=r.status,
+                queue_position=r.queue_position,
+                reason=r.reason,
+                revision=r.revision,
+            )
+            for r in line_rows
+        ],
+    )
+    return StoredOrder(order=order, row=row, line_rows={r.line_id: r for r in line_rows})
+
+
+def add(session: AsyncSession, placed: OrderPlaced, *, payload_hash: str) -> StoredOrder:
+    now = datetime.now(UTC)
+    row = CustomerOrderRow(
+        order_id=placed.order_id,
+        customer_id=placed.customer.id,
+        customer_email=str(placed.customer.email),
+        customer_name=placed.customer.name,
+        placed_at=placed.placed_at,
+        payload_hash=payload_hash,
+        updated_at=now,
+    )
+    line_rows = {
+        line.line_id: OrderLineRow(
+            order_id=placed.order_id,
+            line_id=line.line_id,
+            position=position,
+            sku=line.sku,
+            quantity=line.quantity,
+        )
+        for position, line in enumerate(placed.lines)
+    }
+    session.add(row)
+    session.add_all(line_rows.values())
+    order = Order(
+        order_id=placed.order_id,
+        lines=[
+            OrderLine(line_id=line.line_id, sku=line.sku, quantity=line.quantity)
+            for line in placed.lines
+        ],
+    )
+    return StoredOrder(order=order, row=row, line_rows=line_rows)
+
+
+def save(stored: StoredOrder) -> None:
+    order, row = stored.order, stored.row
+    row.version = order.version
+    row.published = order.published
+    row.status = order.status if order.decided else None
+    row.updated_at = datetime.now(UTC)
+    for line in order.lines:
+        line_row = stored.line_rows[line.line_id]
+        line_row.allocated = line.allocated
+        line_row.backordered = line.backordered
+        line_row.rejected = line.rejected
+        line_row.status = line.status
+        line_row.queue_position = line.queue_position
+        line_row.reason = line.reason
+        line_row.revision = line.revision
+
+
+async def remember_cancellation(session: AsyncSession, pending: PendingCancellationRow) -> None:
+    values = pending.model_dump(exclude={"id"})
+    await session.execute(
+        insert(PendingCancellationRow)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["cause"])
+    )
+
+
+async def take_cancellations(
+    session: AsyncSession, order_id: str
+) -> Sequence[PendingCancellationRow]:
+    rows = (
+        await session.scalars(
+            select(PendingCancellationRow)
+            .where(PendingCancellationRow.order_id == order_id)  # type: ignore[arg-type]
+            .order_by(PendingCancellationRow.id)  # type: ignore[arg-type]
+            # Waits for a sweeper that is dead-lettering one of them, then no longer sees it.
+            .with_for_update()
+        )
+    ).all()
+    if rows:
+        await session.execute(
+            delete(PendingCancellationRow).where(
+                PendingCancellationRow.id.in_([r.id for r in rows])  # type: ignore[union-attr]
+            )
+        )
+    return rows
+
+
+async def take_expired_cancellations(
+    session: AsyncSession, *, waited: timedelta, limit: int
+) -> Sequence[PendingCancellationRow]:
+    """Cancels that waited too long for their order; locked rows belong to another sweeper."""
+    rows = (
+        await session.scalars(
+            select(PendingCancellationRow)
+            .where(PendingCancellationRow.received_at < datetime.now(UTC) - waited)  # type: ignore[arg-type]
+            .order_by(PendingCancellationRow.id)  # type: ignore[arg-type]
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if rows:
+        await session.execute(
+            delete(PendingCancellationRow).where(
+                PendingCancellationRow.id.in_([r.id for r in rows])  # type: ignore[union-attr]
+            )
+        )
+    return rows

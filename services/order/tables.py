@@ -1,0 +1,62 @@
+"""The order service's state: orders, their lines, and cancels that arrived before their order."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Identity, LargeBinary
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+
+class CustomerOrderRow(SQLModel, table=True):
+    __tablename__ = "customer_order"
+
+    order_id: str = Field(primary_key=True)
+    customer_id: str
+    customer_email: str
+    customer_name: str | None = None
+    placed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # sha256 of the canonical payload: a replay with other content is a conflict.
+    payload_hash: str
+    version: int = 0
+    status: str | None = None
+    published: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class OrderLineRow(SQLModel, table=True):
+    __tablename__ = "order_line"
+
+    order_id: str = Field(primary_key=True, foreign_key="customer_order.order_id")
+    line_id: str = Field(primary_key=True)
+    position: int
+    sku: str
+    quantity: int
+    allocated: int = 0
+    backordered: int = 0
+    rejected: int = 0
+    status: str | None = None
+    queue_position: int | None = None
+    reason: str | None = None
+    revision: int = 0
+
+
+class PendingCancellationRow(SQLModel, table=True):
+    """A cancel whose order has not arrived yet, with its original message for dead-lettering."""
+
+    __tablename__ = "pending_cancellation"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
+    )
+    # topic/partition/offset of the message: a redelivery is recognised and stored once.
+    cause: str = Field(unique=True)
+    order_id: str = Field(index=True)
+    line_ids: list[str] | None = Field(default=None, sa_column=Column(JSONB))
+    reason: str | None = None
+    received_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
+    )
+    key: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    headers: list[Any] = Field(sa_column=Column(JSONB, nullable=False))

@@ -1,0 +1,25 @@
+"""Every table of every service, on one metadata: what Alembic migrates and compares."""
+
+from sqlmodel import SQLModel
+
+from services.allocator.tables import AllocationLineRow, SkuBookRow
+from services.inventory.tables import SkuPolicyRow, StockReceiptRow
+from services.notifier.tables import CustomerMessageRow
+from services.order.tables import CustomerOrderRow, OrderLineRow, PendingCancellationRow
+from shared.db.tables import OutboxMessage, ProcessedMessage
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "AllocationLineRow",
+    "CustomerMessageRow",
+    "CustomerOrderRow",
+    "OrderLineRow",
+    "OutboxMessage",
+    "PendingCancellationRow",
+    "ProcessedMessage",
+    "SkuBookRow",
+    "SkuPolicyRow",
+    "StockReceiptRow",
+    "metadata",
+]

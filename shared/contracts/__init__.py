@@ -1,0 +1,1 @@
+"""Event contracts: the JSON shapes on every topic, as pydantic models."""

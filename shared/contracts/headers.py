@@ -1,0 +1,18 @@
+"""Headers carried by every message this project publishes."""
+
+import uuid
+
+EVENT_ID = "event-id"
+EVENT_TYPE = "event-type"
+CORRELATION_ID = "correlation-id"
+DLQ_REASON = "dlq-reason"
+DLQ_ORIGINAL_TOPIC = "dlq-original-topic"
+DLQ_ORIGINAL_PARTITION = "dlq-original-partition"
+DLQ_ORIGINAL_OFFSET = "dlq-original-offset"
+
+_NAMESPACE = uuid.UUID("5c1f3a4e-7d0b-4f6a-9a57-6a4f0b1d2e3c")
+
+
+def event_id(*cause: str) -> str:
+    """A deterministic id: processing the same cause again yields the same id."""
+    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(cause)))

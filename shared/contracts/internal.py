@@ -1,0 +1,66 @@
+"""Messages between the services.
+
+Everything that changes one SKU's book travels on `allocation.commands`, keyed by SKU, so the
+SKU's partition is its single decision point and fixes the arrival order of its queue.
+"""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, NonNegativeInt, PositiveInt
+
+from shared.contracts.common import Contract
+from shared.contracts.outputs import LineStatus
+
+
+class AllocateLine(Contract):
+    type: Literal["allocate-line"] = "allocate-line"
+    order_id: str
+    line_id: str
+    sku: str
+    quantity: PositiveInt
+
+
+class CancelLine(Contract):
+    type: Literal["cancel-line"] = "cancel-line"
+    order_id: str
+    line_id: str
+    sku: str
+    reason: str | None = None
+
+
+class ReceiveStock(Contract):
+    type: Literal["receive-stock"] = "receive-stock"
+    receipt_id: str
+    sku: str
+    quantity: PositiveInt
+
+
+class SetSkuPolicy(Contract):
+    type: Literal["set-policy"] = "set-policy"
+    sku: str
+    backorders: Literal["allow", "deny"]
+    max_backorder_quantity: NonNegativeInt | None = None
+
+
+AllocationCommand = Annotated[
+    AllocateLine | CancelLine | ReceiveStock | SetSkuPolicy, Field(discriminator="type")
+]
+
+
+class LineAllocationChanged(Contract):
+    """`allocation.line-changed`, key `order_id`: the allocator's view of one line."""
+
+    order_id: str
+    line_id: str
+    sku: str
+    quantity: PositiveInt
+    allocated: NonNegativeInt
+    backordered: NonNegativeInt
+    rejected: NonNegativeInt
+    status: LineStatus
+    queue_position: PositiveInt | None = None
+    reason: str | None = None
+    # Grows with every change of the line, so a stale or repeated event is recognised.
+    revision: PositiveInt
+    occurred_at: datetime

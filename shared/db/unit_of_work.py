@@ -1,0 +1,88 @@
+"""One transaction per message: state, dedupe record and outbox rows commit together."""
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+from pydantic import BaseModel
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.contracts.headers import CORRELATION_ID, EVENT_ID, EVENT_TYPE
+from shared.db.engine import SessionFactory
+from shared.db.tables import OutboxMessage, ProcessedMessage, encode_headers
+
+
+class UnitOfWork:
+    """Rolls back unless `commit()` was called; handlers never commit on their own."""
+
+    session: AsyncSession
+
+    def __init__(self, session_factory: SessionFactory, *, source: str) -> None:
+        self._session_factory = session_factory
+        self.source = source
+        self.published: int = 0
+
+    async def __aenter__(self) -> Self:
+        self.session = self._session_factory()
+        self.published = 0
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.session.rollback()
+        await self.session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+    async def first_time(self, *, consumer: str, message_id: str) -> bool:
+        """Record that `consumer` handles `message_id`; False when it already did."""
+        stmt = (
+            insert(ProcessedMessage)
+            .values(consumer=consumer, message_id=message_id)
+            .on_conflict_do_nothing()
+            .returning(col(ProcessedMessage.message_id))
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    def publish(
+        self,
+        *,
+        topic: str,
+        key: str,
+        event: BaseModel,
+        event_type: str,
+        event_id: str,
+        correlation_id: str,
+    ) -> None:
+        """Queue an event in the outbox; it leaves only if this unit of work commits."""
+        self.publish_raw(
+            topic=topic,
+            key=key.encode(),
+            value=event.model_dump_json().encode(),
+            headers=[
+                (EVENT_ID, event_id.encode()),
+                (EVENT_TYPE, event_type.encode()),
+                (CORRELATION_ID, correlation_id.encode()),
+            ],
+        )
+
+    def publish_raw(
+        self, *, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]
+    ) -> None:
+        self.session.add(
+            OutboxMessage(
+                source=self.source,
+                topic=topic,
+                key=key,
+                value=value,
+                headers=encode_headers(headers),
+            )
+        )
+        self.published += 1

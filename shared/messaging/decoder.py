@@ -1,0 +1,25 @@
+"""Strict JSON decoding for every subscriber: anything else is a poison message."""
+
+import json
+from typing import Any
+
+from faststream.kafka import KafkaMessage
+
+from shared.messaging.errors import PoisonMessage
+
+
+def make_json_decoder(max_bytes: int) -> Any:
+    async def decode_json(msg: KafkaMessage) -> Any:
+        body = msg.body
+        if len(body) > max_bytes:
+            raise PoisonMessage(f"oversized message: {len(body)} bytes, limit {max_bytes}")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise PoisonMessage(f"not UTF-8: {error}") from None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise PoisonMessage(f"not JSON: {error}") from None
+
+    return decode_json

@@ -1,0 +1,129 @@
+"""Builds a service process: broker, database, outbox relay and background tasks.
+
+Nothing connects at import time: `build_app` wires the parts, FastStream's start hooks open them.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from faststream import FastStream
+from faststream.kafka import KafkaBroker, KafkaRouter
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.db.engine import SessionFactory, make_engine, make_session_factory
+from shared.db.unit_of_work import UnitOfWork
+from shared.messaging.dead_letter import DeadLetters
+from shared.messaging.decoder import make_json_decoder
+from shared.messaging.guard import ConsumeGuard, RetryPolicy
+from shared.messaging.outbox_relay import OutboxRelay
+from shared.messaging.producer import make_producer
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What a handler may reach: handed to subscribers through FastStream's context."""
+
+    service: str
+    settings: Settings
+    engine: AsyncEngine
+    session_factory: SessionFactory
+    producer: AIOKafkaProducer
+    relay: OutboxRelay
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory, source=self.service)
+
+    async def committed(self, uow: UnitOfWork) -> None:
+        await uow.commit()
+        if uow.published:
+            self.relay.wake()
+
+
+BackgroundTask = Callable[[Runtime], Coroutine[Any, Any, None]]
+
+
+def build_app(
+    *,
+    service: str,
+    router: KafkaRouter,
+    settings: Settings,
+    background: Sequence[BackgroundTask] = (),
+) -> FastStream:
+    engine = make_engine(settings)
+    session_factory = make_session_factory(engine)
+    producer = make_producer(settings)
+    relay = OutboxRelay(
+        session_factory=session_factory,
+        producer=producer,
+        source=service,
+        batch_size=settings.outbox_batch_size,
+        poll_interval=settings.outbox_poll_interval_seconds,
+    )
+    runtime = Runtime(
+        service=service,
+        settings=settings,
+        engine=engine,
+        session_factory=session_factory,
+        producer=producer,
+        relay=relay,
+    )
+    retry = RetryPolicy(
+        initial=settings.retry_initial_backoff_seconds,
+        maximum=settings.retry_max_backoff_seconds,
+        unexpected_attempts=settings.unexpected_error_attempts,
+    )
+    broker = KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=f"backorder-{service}",
+        decoder=make_json_decoder(settings.max_message_bytes),
+        middlewares=[partial(ConsumeGuard, dead_letters=DeadLetters(producer), retry=retry)],
+    )
+    broker.include_router(router)
+    app = FastStream(broker)
+    app.context.set_global("runtime", runtime)
+
+    @app.on_startup
+    async def open_producer() -> None:
+        # The producer must be up before the first message: the guard dead-letters through it.
+        await _until_reachable(producer.start, what="Kafka producer")
+
+    @app.after_startup
+    async def start_background() -> None:
+        runtime.tasks.append(asyncio.create_task(relay.run(), name=f"{service}-outbox-relay"))
+        for task in background:
+            runtime.tasks.append(asyncio.create_task(task(runtime)))
+
+    @app.on_shutdown
+    async def stop_background() -> None:
+        for task in runtime.tasks:
+            task.cancel()
+        for task in runtime.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @app.after_shutdown
+    async def close_clients() -> None:
+        await producer.stop()
+        await engine.dispose()
+
+    return app
+
+
+async def _until_reachable(start: Callable[[], Awaitable[None]], *, what: str) -> None:
+    for attempt in range(1, 1_000_000):
+        try:
+            await start()
+            return
+        except Exception as error:
+            log.warning("%s not reachable yet (%s), retrying", what, error)
+            await asyncio.sleep(min(5.0, 0.2 * attempt))
