@@ -7,7 +7,11 @@ import typer
 
 from shared.settings import get_settings
 
-app = typer.Typer(no_args_is_help=True, help="The backorder service's command line.")
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    help="The backorder service's command line.",
+)
 topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics.")
 app.add_typer(topics_app, name="topics")
 
@@ -22,7 +26,12 @@ def run(service: str = typer.Argument(..., help="order, inventory, allocator or 
     logging.basicConfig(
         level=logging.INFO, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(create_app(service).run())
+
+    async def serve() -> None:
+        # The Kafka clients bind to the running loop, so the app is built inside it.
+        await create_app(service).run()
+
+    asyncio.run(serve())
 
 
 @topics_app.command("create")
