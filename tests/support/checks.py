@@ -1,0 +1,75 @@
+"""Reads the system's state straight from PostgreSQL, to check what must always hold."""
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+import asyncpg
+
+from shared.messaging.client import TopicTail
+
+
+def latest(tail: TopicTail, order_id: str) -> dict[str, Any] | None:
+    versions = tail.values(key=order_id)
+    return max(versions, key=lambda v: v["version"]) if versions else None
+
+
+async def wait_for_statuses(
+    tail: TopicTail, expected: dict[str, str], *, timeout: float = 60.0
+) -> dict[str, dict[str, Any]]:
+    """Waits until each order's newest published version has the expected status."""
+
+    def reached(_: list[Any]) -> bool:
+        return all(
+            (last := latest(tail, oid)) is not None and last["status"] == status
+            for oid, status in expected.items()
+        )
+
+    try:
+        await tail.wait_for(reached, timeout=timeout)
+    except TimeoutError:
+        seen = {oid: (latest(tail, oid) or {}).get("status") for oid in expected}
+        raise AssertionError(f"expected {expected}, newest seen {seen}") from None
+    return {oid: latest(tail, oid) or {} for oid in expected}
+
+
+async def assert_books_consistent(db: asyncpg.Connection, skus: Iterable[str]) -> None:
+    """For each SKU: nothing oversold, no idle stock while someone waits, arrival order kept."""
+    for sku in skus:
+        book = await db.fetchrow("select * from sku_book where sku = $1", sku)
+        assert book is not None, sku
+        lines = await db.fetch(
+            "select * from allocation_line where sku = $1 and not cancelled order by seq", sku
+        )
+        receipts = await db.fetchval(
+            "select coalesce(sum(quantity), 0) from stock_receipt where sku = $1", sku
+        )
+        held = sum(line["allocated"] for line in lines)
+        assert book["received_total"] == receipts, f"{sku}: receipts lost or doubled"
+        assert held + book["available"] == receipts, f"{sku}: units appeared or vanished"
+        waiting = [line for line in lines if line["waiting"] > 0]
+        assert book["available"] == 0 or not waiting, f"{sku}: idle stock while lines wait"
+        assert all(line["allocated"] == 0 for line in waiting[1:]), f"{sku}: queue jumped"
+        if waiting:
+            head_seq = waiting[0]["seq"]
+            later_filled = [
+                line["order_id"]
+                for line in lines
+                if line["seq"] > head_seq and line["allocated"] > 0 and line["rejected"] == 0
+            ]
+            assert not later_filled, f"{sku}: {later_filled} served before the head"
+
+
+async def wait_for_value(
+    db: asyncpg.Connection, query: str, *args: object, expected: object, timeout: float = 60.0
+) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (value := await db.fetchval(query, *args)) != expected:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{query} {args}: {value!r}, expected {expected!r}")
+        await asyncio.sleep(0.1)
+
+
+async def wait_for_available(db: asyncpg.Connection, sku: str, units: int) -> None:
+    """Stock and orders travel through different services: let the stock land first."""
+    await wait_for_value(db, "select available from sku_book where sku = $1", sku, expected=units)

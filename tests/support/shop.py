@@ -1,0 +1,32 @@
+"""What an upstream shop sends, with unique ids per test instead of clean-up."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def order_placed(
+    order_id: str, *lines: tuple[str, int], email: str = "ada@example.com"
+) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "customer": {"id": "c-" + order_id, "email": email, "name": "Ada"},
+        "lines": [
+            {"line_id": str(i), "sku": sku, "quantity": quantity}
+            for i, (sku, quantity) in enumerate(lines, start=1)
+        ],
+        "placed_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def stock_received(receipt_id: str, sku: str, quantity: int) -> dict[str, Any]:
+    return {
+        "receipt_id": receipt_id,
+        "sku": sku,
+        "quantity": quantity,
+        "received_at": datetime.now(UTC).isoformat(),
+    }

@@ -1,0 +1,61 @@
+"""What upstream may send: the checks that decide between processing and dead-lettering."""
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from shared.contracts.inputs import CancelRequested, OrderPlaced, SkuPolicy, StockReceived
+from shared.messaging.errors import poison_reason
+
+
+def placed(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "order_id": "o1",
+        "customer": {"id": "c1", "email": "ada@example.com"},
+        "lines": [{"line_id": "1", "sku": "MUG", "quantity": 2}],
+        "placed_at": "2026-11-21T10:00:00+00:00",
+    }
+    body.update(overrides)
+    return body
+
+
+def test_a_valid_order_parses() -> None:
+    order = OrderPlaced.model_validate(placed())
+    assert order.lines[0].quantity == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (placed(lines=[{"line_id": "1", "sku": "MUG", "quantity": 0}]), "greater than 0"),
+        (placed(lines=[{"line_id": "1", "sku": "MUG", "quantity": -3}]), "greater than 0"),
+        (placed(lines=[{"line_id": "1", "sku": "MUG", "quantity": "2"}]), "valid integer"),
+        (
+            placed(lines=[{"line_id": "1", "sku": "A", "quantity": 1}] * 2),
+            "duplicate line_id",
+        ),
+        (placed(order_id="x" * 129), "at most 128"),
+        (placed(lines=[]), "at least 1"),
+        (placed(placed_at="2026-11-21T10:00:00"), "UTC offset"),
+        (placed(customer={"id": "c1", "email": "not-an-email"}), "email"),
+    ],
+)
+def test_bad_orders_are_refused_with_a_readable_reason(body: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        OrderPlaced.model_validate(body)
+    reason = poison_reason(caught.value)
+    assert reason is not None and reason.startswith("schema violation")
+    assert fragment in reason
+
+
+def test_other_inputs_check_their_fields() -> None:
+    with pytest.raises(ValidationError):
+        StockReceived.model_validate(
+            {"receipt_id": "r", "sku": "MUG", "quantity": 0, "received_at": "2026-11-21T10:00Z"}
+        )
+    with pytest.raises(ValidationError):
+        SkuPolicy.model_validate({"sku": "MUG", "backorders": "maybe"})
+    with pytest.raises(ValidationError):
+        CancelRequested.model_validate({"order_id": "o1", "line_ids": ["1", "1"]})
+    assert CancelRequested.model_validate({"order_id": "o1"}).line_ids is None

@@ -1,0 +1,70 @@
+from services.order.domain.model import LineDecision, Order, OrderLine
+
+
+def order(*lines: OrderLine) -> Order:
+    return Order(order_id="o1", lines=list(lines))
+
+
+def decision(
+    line_id: str,
+    status: str,
+    *,
+    allocated: int = 0,
+    backordered: int = 0,
+    rejected: int = 0,
+    revision: int = 1,
+    reason: str | None = None,
+) -> LineDecision:
+    return LineDecision(
+        line_id=line_id,
+        allocated=allocated,
+        backordered=backordered,
+        rejected=rejected,
+        status=status,
+        queue_position=None,
+        reason=reason,
+        revision=revision,
+    )
+
+
+def test_no_picture_until_every_line_is_decided() -> None:
+    o = order(OrderLine("a", "MUG", 1), OrderLine("b", "LAMP", 1))
+    o.apply(decision("a", "allocated", allocated=1))
+    assert o.next_picture() is None
+    o.apply(decision("b", "backordered", backordered=1))
+    picture = o.next_picture()
+    assert picture is not None and picture["status"] == "partially_allocated"
+    assert o.version == 1
+
+
+def test_status_ignores_rejected_and_cancelled_lines() -> None:
+    o = order(OrderLine("a", "MUG", 1), OrderLine("b", "LAMP", 2))
+    o.apply(decision("a", "allocated", allocated=1))
+    o.apply(decision("b", "rejected", rejected=2, reason="no backorders"))
+    assert o.status == "allocated"
+    o.apply(decision("a", "cancelled", revision=2, reason="changed mind"))
+    assert (o.status, o.reason) == ("cancelled", "changed mind")
+
+
+def test_all_lines_rejected_is_rejected() -> None:
+    o = order(OrderLine("a", "MUG", 1))
+    o.apply(decision("a", "rejected", rejected=1, reason="no backorders"))
+    assert (o.status, o.reason) == ("rejected", "no backorders")
+
+
+def test_stale_or_repeated_news_changes_nothing_and_makes_no_version() -> None:
+    o = order(OrderLine("a", "MUG", 2))
+    assert o.apply(decision("a", "backordered", backordered=2, revision=1))
+    assert o.next_picture() is not None
+    assert not o.apply(decision("a", "backordered", backordered=2, revision=1))
+    assert not o.apply(decision("a", "allocated", allocated=2, revision=0))
+    assert o.next_picture() is None
+    assert o.version == 1
+
+
+def test_cancel_before_allocation_decides_the_named_lines() -> None:
+    o = order(OrderLine("a", "MUG", 1), OrderLine("b", "LAMP", 1))
+    o.cancel_before_allocation(["a"], "too slow")
+    assert [line.status for line in o.lines] == ["cancelled", None]
+    o.cancel_before_allocation(None, "all of it")
+    assert o.decided and o.status == "cancelled"
