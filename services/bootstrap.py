@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from faststream import FastStream
 from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.specification import AsyncAPI
 
 from services.allocator import entrypoint as allocator
 from services.inventory import entrypoint as inventory
@@ -46,4 +47,13 @@ def asyncapi_app() -> FastStream:
     broker = KafkaBroker(get_settings().kafka_bootstrap_servers)
     for spec in SERVICES.values():
         broker.include_router(spec.router)
-    return FastStream(broker)
+    return FastStream(
+        broker,
+        specification=AsyncAPI(
+            title="Backorder service",
+            version="1",
+            description="Topics consumed and published by the order, inventory, allocator "
+            "and notifier services. Every published message carries the headers "
+            "event-id, event-type and correlation-id.",
+        ),
+    )

@@ -55,3 +55,12 @@ def demo() -> None:
     from services import demo as scenario
 
     scenario.main(get_settings().kafka_bootstrap_servers)
+
+
+@app.command()
+def docs() -> None:
+    """Regenerate docs/topics.md and docs/asyncapi.json from the code."""
+    from services.docs import write
+
+    for path in write():
+        typer.echo(f"wrote {path}")

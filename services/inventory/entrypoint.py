@@ -5,7 +5,7 @@ from faststream.kafka import KafkaMessage, KafkaRouter
 
 from services.inventory import handlers
 from shared.contracts.inputs import SkuPolicy, StockReceived
-from shared.contracts.internal import ReceiveStock
+from shared.contracts.internal import ReceiveStock, SetSkuPolicy
 from shared.contracts.topics import ALLOCATION_COMMANDS, SKU_POLICY, STOCK_RECEIVED
 from shared.messaging.records import cause_of
 from shared.runtime import Runtime
@@ -16,7 +16,10 @@ router = KafkaRouter()
 
 # The outbox relay sends these; declared here so the AsyncAPI document shows them.
 allocation_commands = router.publisher(
-    ALLOCATION_COMMANDS.name, schema=ReceiveStock, description=ALLOCATION_COMMANDS.description
+    ALLOCATION_COMMANDS.name,
+    schema=ReceiveStock | SetSkuPolicy,
+    title=f"{ALLOCATION_COMMANDS.name}:inventory",
+    description="Stock receipts and SKU policies, keyed by SKU.",
 )
 
 

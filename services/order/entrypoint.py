@@ -9,7 +9,7 @@ from faststream.kafka import KafkaMessage, KafkaRouter
 
 from services.order import handlers
 from shared.contracts.inputs import CancelRequested, OrderPlaced
-from shared.contracts.internal import AllocateLine, LineAllocationChanged
+from shared.contracts.internal import AllocateLine, CancelLine, LineAllocationChanged
 from shared.contracts.outputs import OrderStatusChanged
 from shared.contracts.topics import (
     ALLOCATION_COMMANDS,
@@ -34,7 +34,10 @@ status_changed = router.publisher(
     description=ORDERS_STATUS_CHANGED.description,
 )
 allocation_commands = router.publisher(
-    ALLOCATION_COMMANDS.name, schema=AllocateLine, description=ALLOCATION_COMMANDS.description
+    ALLOCATION_COMMANDS.name,
+    schema=AllocateLine | CancelLine,
+    title=f"{ALLOCATION_COMMANDS.name}:order",
+    description="Lines to allocate and to cancel, keyed by SKU.",
 )
 
 

@@ -12,7 +12,7 @@ from shared.contracts.topics import (
 from shared.messaging.client import EdgeClient, TopicTail
 from tests.support.checks import (
     assert_books_consistent,
-    latest,
+    latest_line,
     wait_for_available,
     wait_for_statuses,
     wait_for_value,
@@ -64,19 +64,17 @@ async def test_waiting_lines_are_filled_in_arrival_order(
     for order, quantity in ((first, 2), (second, 1), (third, 3)):
         await place(shop, order, (sku, quantity))
         await wait_for_statuses(status_changes, {order: "backordered"})
-    positions = [
-        latest(status_changes, o)["lines"][0]["queue_position"] for o in (first, second, third)
-    ]  # type: ignore[index]
+    positions = [latest_line(status_changes, o)["queue_position"] for o in (first, second, third)]
     assert positions == [1, 2, 3]
 
     await receive(shop, sku, 1)  # the head is filled partly and stays at the head
     await wait_for_statuses(status_changes, {first: "partially_allocated"})
-    assert latest(status_changes, first)["lines"][0]["queue_position"] == 1  # type: ignore[index]
+    assert latest_line(status_changes, first)["queue_position"] == 1
     await receive(shop, sku, 3)
     await wait_for_statuses(
         status_changes, {first: "allocated", second: "allocated", third: "partially_allocated"}
     )
-    third_line = latest(status_changes, third)["lines"][0]  # type: ignore[index]
+    third_line = latest_line(status_changes, third)
     assert (third_line["allocated"], third_line["backordered"]) == (1, 2)
     await assert_books_consistent(db, [sku])
 

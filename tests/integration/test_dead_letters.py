@@ -35,11 +35,11 @@ async def dead_letters(shop: EdgeClient) -> AsyncIterator[dict[str, TopicTail]]:
 
 async def dead_lettered(tail: TopicTail, key: str, timeout: float = 60.0) -> dict[str, bytes]:
     def arrived(records: list[object]) -> bool:
-        return any(r.key == key.encode() for r in tail.records)  # type: ignore[attr-defined]
+        return any(r.key == key.encode() for r in tail.records)
 
     await tail.wait_for(arrived, timeout=timeout)
     record = next(r for r in tail.records if r.key == key.encode())
-    return {"value": record.value, **{name: value for name, value in record.headers}}
+    return {"value": record.value, **dict(record.headers)}
 
 
 def too_big(order_id: str) -> bytes:

@@ -14,6 +14,13 @@ def latest(tail: TopicTail, order_id: str) -> dict[str, Any] | None:
     return max(versions, key=lambda v: v["version"]) if versions else None
 
 
+def latest_line(tail: TopicTail, order_id: str, index: int = 0) -> dict[str, Any]:
+    picture = latest(tail, order_id)
+    assert picture is not None, f"nothing published for {order_id}"
+    line: dict[str, Any] = picture["lines"][index]
+    return line
+
+
 async def wait_for_statuses(
     tail: TopicTail, expected: dict[str, str], *, timeout: float = 60.0
 ) -> dict[str, dict[str, Any]]:
