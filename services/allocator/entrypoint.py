@@ -1,6 +1,6 @@
 """Where allocation commands enter: the SKU-keyed `allocation.commands` topic."""
 
-from faststream import AckPolicy, Context
+from faststream import Context
 from faststream.kafka import KafkaMessage, KafkaRouter
 
 from services.allocator import handlers
@@ -8,6 +8,7 @@ from shared.contracts.headers import EVENT_ID
 from shared.contracts.internal import AllocationCommand, LineAllocationChanged
 from shared.contracts.topics import ALLOCATION_COMMANDS, LINE_ALLOCATION_CHANGED
 from shared.messaging.errors import PoisonMessage
+from shared.messaging.subscriptions import consumes
 from shared.runtime import Runtime
 
 SERVICE = "allocator"
@@ -20,13 +21,7 @@ line_changed = router.publisher(
 )
 
 
-@router.subscriber(
-    ALLOCATION_COMMANDS.name,
-    group_id=f"backorder-{SERVICE}",
-    ack_policy=AckPolicy.NACK_ON_ERROR,
-    auto_offset_reset="earliest",
-    description=ALLOCATION_COMMANDS.description,
-)
+@consumes(router, ALLOCATION_COMMANDS, service=SERVICE)
 async def on_allocation_command(
     command: AllocationCommand, message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:

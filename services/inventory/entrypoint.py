@@ -1,6 +1,6 @@
 """Where inventory messages enter: stock receipts and SKU policies."""
 
-from faststream import AckPolicy, Context
+from faststream import Context
 from faststream.kafka import KafkaMessage, KafkaRouter
 
 from services.inventory import handlers
@@ -8,10 +8,10 @@ from shared.contracts.inputs import SkuPolicy, StockReceived
 from shared.contracts.internal import ReceiveStock, SetSkuPolicy
 from shared.contracts.topics import ALLOCATION_COMMANDS, SKU_POLICY, STOCK_RECEIVED
 from shared.messaging.records import cause_of
+from shared.messaging.subscriptions import consumes
 from shared.runtime import Runtime
 
 SERVICE = "inventory"
-GROUP = f"backorder-{SERVICE}"
 router = KafkaRouter()
 
 # The outbox relay sends these; declared here so the AsyncAPI document shows them.
@@ -23,26 +23,14 @@ allocation_commands = router.publisher(
 )
 
 
-@router.subscriber(
-    STOCK_RECEIVED.name,
-    group_id=GROUP,
-    ack_policy=AckPolicy.NACK_ON_ERROR,
-    auto_offset_reset="earliest",
-    description=STOCK_RECEIVED.description,
-)
+@consumes(router, STOCK_RECEIVED, service=SERVICE)
 async def on_stock_received(receipt: StockReceived, runtime: Runtime = Context()) -> None:
     async with runtime.unit_of_work() as uow:
         await handlers.receive_stock(receipt, uow=uow)
         await runtime.committed(uow)
 
 
-@router.subscriber(
-    SKU_POLICY.name,
-    group_id=GROUP,
-    ack_policy=AckPolicy.NACK_ON_ERROR,
-    auto_offset_reset="earliest",
-    description=SKU_POLICY.description,
-)
+@consumes(router, SKU_POLICY, service=SERVICE)
 async def on_sku_policy(
     policy: SkuPolicy, message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:

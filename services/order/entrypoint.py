@@ -4,7 +4,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from faststream import AckPolicy, Context
+from faststream import Context
 from faststream.kafka import KafkaMessage, KafkaRouter
 
 from services.order import handlers
@@ -20,10 +20,10 @@ from shared.contracts.topics import (
 )
 from shared.messaging.errors import is_transient
 from shared.messaging.records import cause_of, record_of
+from shared.messaging.subscriptions import consumes
 from shared.runtime import Runtime
 
 SERVICE = "order"
-GROUP = f"backorder-{SERVICE}"
 log = logging.getLogger(__name__)
 router = KafkaRouter()
 
@@ -41,26 +41,14 @@ allocation_commands = router.publisher(
 )
 
 
-@router.subscriber(
-    ORDERS_PLACED.name,
-    group_id=GROUP,
-    ack_policy=AckPolicy.NACK_ON_ERROR,
-    auto_offset_reset="earliest",
-    description=ORDERS_PLACED.description,
-)
+@consumes(router, ORDERS_PLACED, service=SERVICE)
 async def on_order_placed(placed: OrderPlaced, runtime: Runtime = Context()) -> None:
     async with runtime.unit_of_work() as uow:
         await handlers.place_order(placed, uow=uow)
         await runtime.committed(uow)
 
 
-@router.subscriber(
-    ORDERS_CANCEL_REQUESTED.name,
-    group_id=GROUP,
-    ack_policy=AckPolicy.NACK_ON_ERROR,
-    auto_offset_reset="earliest",
-    description=ORDERS_CANCEL_REQUESTED.description,
-)
+@consumes(router, ORDERS_CANCEL_REQUESTED, service=SERVICE)
 async def on_cancel_requested(
     request: CancelRequested, message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
@@ -77,13 +65,7 @@ async def on_cancel_requested(
         await runtime.committed(uow)
 
 
-@router.subscriber(
-    LINE_ALLOCATION_CHANGED.name,
-    group_id=GROUP,
-    ack_policy=AckPolicy.NACK_ON_ERROR,
-    auto_offset_reset="earliest",
-    description=LINE_ALLOCATION_CHANGED.description,
-)
+@consumes(router, LINE_ALLOCATION_CHANGED, service=SERVICE)
 async def on_line_allocation_changed(
     change: LineAllocationChanged, runtime: Runtime = Context()
 ) -> None:
