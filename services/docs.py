@@ -16,20 +16,24 @@ def topics_markdown() -> str:
         "",
         "Generated from `shared/contracts/topics.py` by `backorder docs`; do not edit by hand.",
         "",
-        "| topic | key | producer | consumers | schema | notes |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "Partitions, replication and retention are applied by `backorder topics apply`.",
+        "",
+        "| topic | key | producer | consumers | schema | partitions | retention | notes |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for topic in ALL_TOPICS:
         schema = topic.schema if isinstance(topic.schema, str) else topic.schema.__name__
-        notes = topic.description + (" Compacted." if topic.compacted else "")
+        retention = "compacted" if topic.compacted else f"{topic.retention_days} days"
         rows.append(
             f"| `{topic.name}` | `{topic.key}` | {topic.producer} | "
-            f"{', '.join(topic.consumers)} | `{schema}` | {notes} |"
+            f"{', '.join(topic.consumers)} | `{schema}` | {topic.partitions} | {retention} | "
+            f"{topic.description} |"
         )
     rows += [
         "",
-        f"Every topic has a dead-letter topic `<topic>{DLQ_SUFFIX}`, written by the service that "
-        "consumes the topic: the original key, value and headers, plus `dlq-reason`, "
+        f"Every topic has a dead-letter topic `<topic>{DLQ_SUFFIX}` (same partitions, kept 30 "
+        "days), written by the service that consumes the topic: the original key, value and "
+        "headers, plus `dlq-reason`, "
         "`dlq-original-topic`, `dlq-original-partition` and `dlq-original-offset`.",
         "",
         "Every message this project publishes carries `event-id` (deterministic: the same "

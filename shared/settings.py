@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     # An unexpected (non-transient, non-validation) error is retried this often, then dead-lettered.
     unexpected_error_attempts: PositiveInt = 3
     max_message_bytes: PositiveInt = 262_144
-    topic_partitions: PositiveInt = 3
+    # Overrides the declared replication factor, e.g. 3 on a production cluster.
+    topic_replication_factor: PositiveInt | None = None
 
     @property
     def async_database_url(self) -> str:

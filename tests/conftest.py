@@ -39,7 +39,7 @@ def migrated(settings: Settings) -> None:
         cwd=ROOT,
         check=True,
     )
-    subprocess.run([sys.executable, "-m", "services", "topics", "create"], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "-m", "services", "topics", "apply"], cwd=ROOT, check=True)
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,24 @@
 `docs/topics.md` and the topic set-up are generated from this list.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pydantic import BaseModel
 
 from shared.contracts import inputs, internal, outputs
 
 DLQ_SUFFIX = ".dlq"
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic as the cluster holds it: what `backorder topics apply` creates and compares."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -22,11 +33,36 @@ class Topic:
     description: str
     compacted: bool = False
     dead_letter: bool = True
-    config: dict[str, str] = field(default_factory=dict)
+    # Keyed topics: more partitions later move existing keys, so declare enough up front.
+    partitions: int = 3
+    replication_factor: int = 1
+    retention_days: int = 7
+    dead_letter_retention_days: int = 30
 
     @property
     def dlq(self) -> str:
         return self.name + DLQ_SUFFIX
+
+    def specs(self, *, replication_factor: int | None = None) -> list[TopicSpec]:
+        """The topic and its dead-letter topic, as they must exist on a cluster."""
+        replicas = replication_factor or self.replication_factor
+        config = (
+            {"cleanup.policy": "compact"}
+            if self.compacted
+            else {"cleanup.policy": "delete", "retention.ms": str(self.retention_days * DAY_MS)}
+        )
+        specs = [TopicSpec(self.name, self.partitions, replicas, config)]
+        if self.dead_letter:
+            retention = str(self.dead_letter_retention_days * DAY_MS)
+            specs.append(
+                TopicSpec(
+                    self.dlq,
+                    self.partitions,
+                    replicas,
+                    {"cleanup.policy": "delete", "retention.ms": retention},
+                )
+            )
+        return specs
 
 
 ORDERS_PLACED = Topic(
@@ -61,7 +97,6 @@ SKU_POLICY = Topic(
     schema=inputs.SkuPolicy,
     description="Whether a SKU may be backordered, and how much.",
     compacted=True,
-    config={"cleanup.policy": "compact"},
 )
 ALLOCATION_COMMANDS = Topic(
     name="allocation.commands",
@@ -99,11 +134,8 @@ ALL_TOPICS: tuple[Topic, ...] = (
 )
 
 
-def topic_names() -> list[str]:
-    """Every topic to create, dead-letter topics included."""
-    names: list[str] = []
-    for topic in ALL_TOPICS:
-        names.append(topic.name)
-        if topic.dead_letter:
-            names.append(topic.dlq)
-    return names
+def all_specs(*, replication_factor: int | None = None) -> list[TopicSpec]:
+    """Every topic the project uses, dead-letter topics included."""
+    return [
+        spec for topic in ALL_TOPICS for spec in topic.specs(replication_factor=replication_factor)
+    ]

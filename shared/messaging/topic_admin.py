@@ -1,0 +1,151 @@
+"""Applies the topic declaration to a cluster: idempotent, and honest about what it won't fix."""
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from shared.contracts.topics import TopicSpec
+
+UNKNOWN_TOPIC = 3
+
+
+@dataclass(frozen=True)
+class TopicState:
+    name: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str]
+
+
+@dataclass
+class ApplyReport:
+    created: list[str] = field(default_factory=list)
+    raised: list[str] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.raised)
+
+
+async def describe(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> dict[str, TopicState]:
+    """The cluster's view of the declared topics that exist."""
+    names = [spec.name for spec in specs]
+    found = {
+        t["topic"]: t
+        for t in await admin.describe_topics(names)
+        if t["error_code"] != UNKNOWN_TOPIC
+    }
+    if not found:
+        return {}
+    wanted_keys = {spec.name: spec.config for spec in specs}
+    responses = await admin.describe_configs(
+        [
+            ConfigResource(ConfigResourceType.TOPIC, name, dict.fromkeys(wanted_keys[name]))
+            for name in found
+        ]
+    )
+    configs: dict[str, dict[str, str]] = {}
+    for response in responses:
+        for resource in response.to_object()["resources"]:
+            configs[resource["resource_name"]] = {
+                entry["config_names"]: entry["config_value"] for entry in resource["config_entries"]
+            }
+    return {
+        name: TopicState(
+            name=name,
+            partitions=len(topic["partitions"]),
+            replication_factor=_replicas(topic),
+            config=configs.get(name, {}),
+        )
+        for name, topic in found.items()
+    }
+
+
+def _replicas(topic: dict[str, Any]) -> int:
+    return min((len(p["replicas"]) for p in topic["partitions"]), default=0)
+
+
+async def apply(
+    admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec], *, raise_partitions: bool = False
+) -> ApplyReport:
+    report = ApplyReport()
+    existing = await describe(admin, specs)
+    missing = [spec for spec in specs if spec.name not in existing]
+    if missing:
+        response = await admin.create_topics(
+            [
+                NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=dict(s.config))
+                for s in missing
+            ]
+        )
+        _raise_errors(response.to_object().get("topic_errors", []), "creating topics")
+        report.created = [spec.name for spec in missing]
+        await _until_visible(admin, missing)
+    to_raise: dict[str, NewPartitions] = {}
+    for spec in specs:
+        state = existing.get(spec.name)
+        if state is None:
+            continue
+        if state.partitions < spec.partitions:
+            if raise_partitions:
+                to_raise[spec.name] = NewPartitions(spec.partitions)
+                report.warnings.append(
+                    f"{spec.name}: {state.partitions} -> {spec.partitions} partitions; existing "
+                    "keys may move to another partition, so their order is only kept for new "
+                    "messages once all old ones are consumed"
+                )
+            else:
+                report.drift.append(
+                    f"{spec.name}: {state.partitions} partitions, declared {spec.partitions} "
+                    "(apply with --raise-partitions to add them)"
+                )
+        elif state.partitions > spec.partitions:
+            report.drift.append(
+                f"{spec.name}: {state.partitions} partitions, declared {spec.partitions} "
+                "(Kafka cannot remove partitions)"
+            )
+        if state.replication_factor != spec.replication_factor:
+            report.drift.append(
+                f"{spec.name}: replication factor {state.replication_factor}, "
+                f"declared {spec.replication_factor} (needs a partition reassignment)"
+            )
+        for key, value in spec.config.items():
+            actual = state.config.get(key)
+            if actual != value:
+                report.drift.append(f"{spec.name}: {key}={actual}, declared {value}")
+    if to_raise:
+        response = await admin.create_partitions(to_raise)
+        _raise_errors(response.to_object().get("topic_errors", []), "adding partitions")
+        report.raised = sorted(to_raise)
+        await _until_visible(admin, [s for s in specs if s.name in to_raise])
+    return report
+
+
+class TopicAdminError(Exception):
+    pass
+
+
+def _raise_errors(results: list[dict[str, Any]], doing: str) -> None:
+    failed = [
+        f"{r.get('topic')}: {r.get('error_message') or r.get('error_code')}"
+        for r in results
+        if r.get("error_code")
+    ]
+    if failed:
+        raise TopicAdminError(f"{doing} failed: " + "; ".join(failed))
+
+
+async def _until_visible(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
+    """Metadata lags behind an admin change; the next apply must see what this one did."""
+    for _ in range(100):
+        states = await describe(admin, specs)
+        if all(s.name in states and states[s.name].partitions >= s.partitions for s in specs):
+            return
+        await asyncio.sleep(0.1)
+    raise TopicAdminError("topics did not become visible: " + ", ".join(s.name for s in specs))
