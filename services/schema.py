@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from services.allocator.tables import AllocationLineRow, SkuBookRow
 from services.inventory.tables import SkuPolicyRow, StockReceiptRow
 from services.notifier.tables import CustomerMessageRow
+from services.ops.tables import DeadLetterReplayRow
 from services.order.tables import CustomerOrderRow, OrderLineRow, PendingCancellationRow
 from shared.db.tables import OutboxMessage, ProcessedMessage
 
@@ -14,6 +15,7 @@ __all__ = [
     "AllocationLineRow",
     "CustomerMessageRow",
     "CustomerOrderRow",
+    "DeadLetterReplayRow",
     "OrderLineRow",
     "OutboxMessage",
     "PendingCancellationRow",

@@ -1,0 +1,122 @@
+"""Dead letters for operators: list, show, and replay to the original topic, once."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col
+
+from services.ops.tables import DeadLetterReplayRow
+from shared.contracts.headers import DLQ_ORIGINAL_TOPIC, DLQ_REASON, REPLAYED_FROM
+from shared.contracts.topics import DLQ_SUFFIX
+from shared.db.engine import SessionFactory
+from shared.messaging.topic_admin import partitions_of
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+    @property
+    def reason(self) -> str:
+        return self.header(DLQ_REASON) or ""
+
+    @property
+    def original_topic(self) -> str:
+        return self.header(DLQ_ORIGINAL_TOPIC) or self.topic.removesuffix(DLQ_SUFFIX)
+
+    @property
+    def address(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+    def header(self, name: str) -> str | None:
+        return next((v.decode(errors="replace") for k, v in self.headers if k == name), None)
+
+    def original_headers(self) -> list[tuple[str, bytes]]:
+        return [(k, v) for k, v in self.headers if not k.startswith("dlq-")]
+
+
+async def read_all(bootstrap_servers: str, dlq_topic: str) -> list[DeadLetter]:
+    """Every dead letter still retained in `dlq_topic`, oldest first per partition."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        assignment = [
+            TopicPartition(dlq_topic, p) for p in await partitions_of(bootstrap_servers, dlq_topic)
+        ]
+        if not assignment:
+            return []
+        consumer.assign(assignment)
+        await consumer.seek_to_beginning(*assignment)
+        ends = await consumer.end_offsets(assignment)
+        letters: list[DeadLetter] = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for records in batches.values():
+                letters.extend(
+                    DeadLetter(
+                        topic=r.topic,
+                        partition=r.partition,
+                        offset=r.offset,
+                        timestamp_ms=r.timestamp,
+                        key=r.key,
+                        value=r.value,
+                        headers=list(r.headers),
+                    )
+                    for r in records
+                    if r.offset < ends[TopicPartition(r.topic, r.partition)]
+                )
+        return sorted(letters, key=lambda d: (d.partition, d.offset))
+    finally:
+        await consumer.stop()
+
+
+@dataclass
+class ReplayReport:
+    replayed: list[str]
+    skipped: list[str]
+
+
+async def replay(
+    letters: list[DeadLetter],
+    *,
+    producer: AIOKafkaProducer,
+    session_factory: SessionFactory,
+    progress: Callable[[], None] = lambda: None,
+) -> ReplayReport:
+    """Sends each letter back to its original topic, marked with `replayed-from`.
+
+    The ledger row and the send happen in one transaction that commits after the broker's ack:
+    a second replay skips the letter. A crash between ack and commit can send it twice; the
+    consumers' own dedupe (order id, receipt id, cancel state) then keeps the effect single.
+    """
+    report = ReplayReport(replayed=[], skipped=[])
+    for letter in letters:
+        async with session_factory() as session, session.begin():
+            claimed = await session.execute(
+                insert(DeadLetterReplayRow)
+                .values(dlq_topic=letter.topic, partition=letter.partition, offset=letter.offset)
+                .on_conflict_do_nothing()
+                .returning(col(DeadLetterReplayRow.offset))
+            )
+            if claimed.first() is None:
+                report.skipped.append(letter.address)
+            else:
+                await producer.send_and_wait(
+                    letter.original_topic,
+                    value=letter.value,
+                    key=letter.key,
+                    headers=[*letter.original_headers(), (REPLAYED_FROM, letter.address.encode())],
+                )
+                report.replayed.append(letter.address)
+        progress()
+    return report
