@@ -60,6 +60,7 @@ async def handle_command(
                 locked,
                 backorders=command.backorders,
                 max_backorder_quantity=command.max_backorder_quantity,
+                default_backorders=default_backorders,
             )
     repository.save(locked, changed=changed)
     now = datetime.now(UTC)

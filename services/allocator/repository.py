@@ -107,12 +107,16 @@ def add_line(session: AsyncSession, locked: LockedBook, *, line: Line) -> None:
     locked._track(line, row)
 
 
-def set_policy(locked: LockedBook, *, backorders: str, max_backorder_quantity: int | None) -> None:
+def set_policy(
+    locked: LockedBook,
+    *,
+    backorders: str | None,
+    max_backorder_quantity: int | None,
+    default_backorders: str,
+) -> None:
     locked.row.backorders = backorders
     locked.row.max_backorder_quantity = max_backorder_quantity
-    locked.book.policy = Policy(
-        backorders_allowed=backorders == "allow", max_backorder_quantity=max_backorder_quantity
-    )
+    locked.book.policy = _policy(locked.row, default_backorders)
 
 
 def save(locked: LockedBook, *, changed: list[Line]) -> None:

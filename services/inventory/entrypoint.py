@@ -7,7 +7,8 @@ from services.inventory import handlers
 from shared.contracts.inputs import SkuPolicy, StockReceived
 from shared.contracts.internal import ReceiveStock, SetSkuPolicy
 from shared.contracts.topics import ALLOCATION_COMMANDS, SKU_POLICY, STOCK_RECEIVED
-from shared.messaging.records import cause_of
+from shared.messaging.errors import PoisonMessage
+from shared.messaging.records import record_of
 from shared.messaging.subscriptions import consumes
 from shared.runtime import Runtime
 
@@ -32,8 +33,12 @@ async def on_stock_received(receipt: StockReceived, runtime: Runtime = Context()
 
 @consumes(router, SKU_POLICY, service=SERVICE)
 async def on_sku_policy(
-    policy: SkuPolicy, message: KafkaMessage, runtime: Runtime = Context()
+    policy: SkuPolicy | None, message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
+    record = record_of(message)
+    sku = policy.sku if policy else (record.key or b"").decode(errors="replace")
+    if not sku:
+        raise PoisonMessage("a policy tombstone needs the SKU as its key")
     async with runtime.unit_of_work() as uow:
-        await handlers.set_policy(policy, uow=uow, cause=cause_of(message))
+        await handlers.set_policy(sku=sku, policy=policy, uow=uow)
         await runtime.committed(uow)

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
@@ -50,26 +51,35 @@ async def receive_stock(receipt: StockReceived, *, uow: UnitOfWork) -> None:
     )
 
 
-async def set_policy(policy: SkuPolicy, *, uow: UnitOfWork, cause: str) -> None:
+async def set_policy(*, sku: str, policy: SkuPolicy | None, uow: UnitOfWork) -> None:
+    """Applies the latest policy of a SKU; a tombstone (None) deletes it."""
+    session = uow.session
+    # Two instances overlapping in a rebalance must not interleave one SKU's policies.
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext("policy:" + sku))))
+    backorders = policy.backorders if policy else None
+    maximum = policy.max_backorder_quantity if policy else None
     values = {
-        "backorders": policy.backorders,
-        "max_backorder_quantity": policy.max_backorder_quantity,
+        "backorders": backorders,
+        "max_backorder_quantity": maximum,
         "updated_at": datetime.now(UTC),
     }
-    await uow.session.execute(
+    revision = await session.scalar(
         insert(SkuPolicyRow)
-        .values(sku=policy.sku, **values)
-        .on_conflict_do_update(index_elements=["sku"], set_=values)
+        .values(sku=sku, revision=1, **values)
+        .on_conflict_do_update(
+            index_elements=["sku"], set_={**values, "revision": SkuPolicyRow.revision + 1}
+        )
+        .returning(col(SkuPolicyRow.revision))
     )
     uow.publish(
         topic=ALLOCATION_COMMANDS.name,
-        key=policy.sku,
+        key=sku,
         event=SetSkuPolicy(
-            sku=policy.sku,
-            backorders=policy.backorders,
-            max_backorder_quantity=policy.max_backorder_quantity,
+            sku=sku,
+            backorders=backorders,
+            max_backorder_quantity=maximum,
         ),
         event_type="SetSkuPolicy",
-        event_id=event_id(CONSUMER, "policy", cause),
-        correlation_id=policy.sku,
+        event_id=event_id(CONSUMER, "policy", sku, str(revision)),
+        correlation_id=sku,
     )

@@ -20,6 +20,9 @@ class SkuPolicyRow(SQLModel, table=True):
     __tablename__ = "sku_policy"
 
     sku: str = Field(primary_key=True)
-    backorders: str
+    # None after a tombstone: the configured default applies.
+    backorders: str | None = None
     max_backorder_quantity: int | None = Field(default=None, sa_type=BigInteger)
+    # Counts the policy messages applied, giving each forwarded command its own id.
+    revision: int = 0
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

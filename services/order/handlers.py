@@ -42,7 +42,13 @@ async def place_order(placed: OrderPlaced, *, uow: UnitOfWork) -> None:
     stored = repository.add(session, placed, payload_hash=digest)
     order = stored.order
     for early in await repository.take_cancellations(session, placed.order_id):
-        order.cancel_before_allocation(early.line_ids, early.reason)
+        unknown = order.unknown_lines(early.line_ids)
+        if unknown:
+            _dead_letter_cancellation(
+                uow, early, f"order {order.order_id} has no line(s) {', '.join(unknown)}"
+            )
+        else:
+            order.cancel_before_allocation(early.line_ids, early.reason)
     for line in order.lines:
         if line.status is None:
             uow.publish(
@@ -78,6 +84,7 @@ async def request_cancellation(
         await repository.remember_cancellation(
             session,
             PendingCancellationRow(
+                fingerprint=hashlib.sha256((key or b"") + b"\x00" + value).hexdigest(),
                 cause=cause,
                 order_id=request.order_id,
                 line_ids=request.line_ids,
@@ -101,7 +108,8 @@ async def request_cancellation(
                 order_id=order.order_id, line_id=line.line_id, sku=line.sku, reason=request.reason
             ),
             event_type="CancelLine",
-            event_id=event_id(CONSUMER, "cancel", cause, line.line_id),
+            # A line is cancelled at most once: repeated cancels are the same event.
+            event_id=event_id(CONSUMER, "cancel", order.order_id, line.line_id),
             correlation_id=order.order_id,
         )
 
@@ -132,20 +140,25 @@ async def record_allocation(change: LineAllocationChanged, *, uow: UnitOfWork) -
 async def dead_letter_expired_cancellations(*, uow: UnitOfWork, waited: timedelta) -> int:
     rows = await repository.take_expired_cancellations(uow.session, waited=waited, limit=100)
     for row in rows:
-        topic, partition, offset = row.cause.rsplit("/", 2)
-        uow.publish_raw(
-            topic=ORDERS_CANCEL_REQUESTED.dlq,
-            key=row.key,
-            value=row.value,
-            headers=dead_letter_headers(
-                decode_headers(row.headers),
-                reason=f"order {row.order_id} did not arrive within {waited.total_seconds():g}s",
-                topic=topic,
-                partition=int(partition),
-                offset=int(offset),
-            ),
-        )
+        reason = f"order {row.order_id} did not arrive within {waited.total_seconds():g}s"
+        _dead_letter_cancellation(uow, row, reason)
     return len(rows)
+
+
+def _dead_letter_cancellation(uow: UnitOfWork, row: PendingCancellationRow, reason: str) -> None:
+    topic, partition, offset = row.cause.rsplit("/", 2)
+    uow.publish_raw(
+        topic=ORDERS_CANCEL_REQUESTED.dlq,
+        key=row.key,
+        value=row.value,
+        headers=dead_letter_headers(
+            decode_headers(row.headers),
+            reason=reason,
+            topic=topic,
+            partition=int(partition),
+            offset=int(offset),
+        ),
+    )
 
 
 def _publish_if_changed(uow: UnitOfWork, order: Order) -> None:

@@ -116,7 +116,7 @@ async def remember_cancellation(session: AsyncSession, pending: PendingCancellat
     await session.execute(
         insert(PendingCancellationRow)
         .values(**values)
-        .on_conflict_do_nothing(index_elements=["cause"])
+        .on_conflict_do_nothing(index_elements=["fingerprint"])
     )
 
 

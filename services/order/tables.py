@@ -49,8 +49,10 @@ class PendingCancellationRow(SQLModel, table=True):
     id: int | None = Field(
         default=None, sa_column=Column(BigInteger, Identity(always=True), primary_key=True)
     )
-    # topic/partition/offset of the message: a redelivery is recognised and stored once.
-    cause: str = Field(unique=True)
+    # sha256 of key and value: a redelivery is recognised and stored once.
+    fingerprint: str = Field(unique=True)
+    # topic/partition/offset of the message, for its dead-letter headers.
+    cause: str
     order_id: str = Field(index=True)
     line_ids: list[str] | None = Field(default=None, sa_column=Column(JSONB))
     reason: str | None = None

@@ -39,7 +39,8 @@ class ReceiveStock(Contract):
 class SetSkuPolicy(Contract):
     type: Literal["set-policy"] = "set-policy"
     sku: str
-    backorders: Literal["allow", "deny"]
+    # None: the SKU's policy was deleted, so the configured default applies again.
+    backorders: Literal["allow", "deny"] | None
     max_backorder_quantity: NonNegativeInt | None = None
 
 

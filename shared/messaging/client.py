@@ -3,7 +3,6 @@
 Used by the demo and by the tests; the services themselves never use it.
 """
 
-import asyncio
 import json
 import time
 import uuid
@@ -12,6 +11,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from shared.messaging.topic_admin import partitions_of
 
 
 class EdgeClient:
@@ -36,10 +37,11 @@ class EdgeClient:
         topic: str,
         *,
         key: str | None,
-        value: dict[str, Any] | bytes,
+        value: dict[str, Any] | bytes | None,
         headers: Sequence[tuple[str, bytes]] = (),
     ) -> None:
-        body = value if isinstance(value, bytes) else json.dumps(value).encode()
+        """Publishes JSON, raw bytes, or a tombstone (None)."""
+        body = value if value is None or isinstance(value, bytes) else json.dumps(value).encode()
         await self._producer.send_and_wait(
             topic, value=body, key=key.encode() if key else None, headers=list(headers)
         )
@@ -56,6 +58,7 @@ class TopicTail:
 
     def __init__(self, bootstrap_servers: str, topic: str) -> None:
         self.topic = topic
+        self._bootstrap = bootstrap_servers
         self.records: list[Any] = []
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
@@ -66,14 +69,8 @@ class TopicTail:
 
     async def start(self) -> None:
         await self._consumer.start()
-        partitions = self._consumer.partitions_for_topic(self.topic)
-        for _ in range(50):
-            if partitions:
-                break
-            await asyncio.sleep(0.1)
-            await self._consumer._client.force_metadata_update()
-            partitions = self._consumer.partitions_for_topic(self.topic)
-        assignment = [TopicPartition(self.topic, p) for p in sorted(partitions or ())]
+        partitions = await partitions_of(self._bootstrap, self.topic)
+        assignment = [TopicPartition(self.topic, p) for p in partitions]
         self._consumer.assign(assignment)
         ends = await self._consumer.end_offsets(assignment)
         for tp, offset in ends.items():

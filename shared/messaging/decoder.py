@@ -11,6 +11,9 @@ from shared.messaging.errors import PoisonMessage
 def make_json_decoder(max_bytes: int) -> Any:
     async def decode_json(msg: KafkaMessage) -> Any:
         body = msg.body
+        if not body:
+            # A tombstone (null value), as on a compacted topic: handlers that accept it say so.
+            return None
         if len(body) > max_bytes:
             raise PoisonMessage(f"oversized message: {len(body)} bytes, limit {max_bytes}")
         try:

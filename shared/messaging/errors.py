@@ -28,8 +28,29 @@ _TRANSIENT_DRIVER_ERRORS = (
 )
 
 
+# SQLSTATE classes and codes that describe the database's condition, not the statement:
+# connection (08), transaction rollback (40: serialization, deadlock), insufficient resources
+# (53: disk full, out of memory, too many connections), operator intervention (57P: shutdown,
+# crash of another backend, starting up), lock not available (55P03), read-only after a
+# failover (25006), query cancelled by a timeout (57014).
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57P")
+_TRANSIENT_SQLSTATES = {"55P03", "25006", "57014"}
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    for candidate in (error, getattr(error, "orig", None), getattr(error, "__cause__", None)):
+        for source in (candidate, getattr(candidate, "__cause__", None)):
+            code = getattr(source, "sqlstate", None) or getattr(source, "pgcode", None)
+            if isinstance(code, str):
+                return code
+    return None
+
+
 def is_transient(error: BaseException) -> bool:
     """Failures of the world around the message (database, broker), never of the message."""
+    code = _sqlstate(error)
+    if code and (code.startswith(_TRANSIENT_SQLSTATE_PREFIXES) or code in _TRANSIENT_SQLSTATES):
+        return True
     if isinstance(
         error,
         OSError

@@ -80,6 +80,8 @@ class ConsumeGuard(BaseMiddleware):
             msg.clear_cache()
 
     async def _dead_letter(self, msg: StreamMessage[Any], reason: str) -> None:
+        """Never gives up: skipping would lose the message. A dead letter the broker refuses
+        (say, too large with its headers) holds the partition and says so in the log."""
         attempt = 0
         while True:
             attempt += 1
@@ -87,6 +89,10 @@ class ConsumeGuard(BaseMiddleware):
                 await self._dead_letters.send(msg.raw_message, reason)
                 return
             except Exception as error:
-                if not is_transient(error):
-                    raise
+                log.log(
+                    logging.WARNING if is_transient(error) else logging.CRITICAL,
+                    "dead-lettering failed (%s: %s), retrying",
+                    type(error).__name__,
+                    error,
+                )
                 await asyncio.sleep(self._retry.backoff(attempt))

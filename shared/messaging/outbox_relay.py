@@ -1,8 +1,10 @@
-"""Publishes committed outbox rows in commit order, in batches, and deletes them once acked.
+"""Publishes committed outbox rows in id order, in batches, and deletes them once acked.
 
-One relay per source works at a time (a transaction-scoped advisory lock), which keeps the
-order of events for a key even when several instances of a service run. A crash between the
-broker's ack and the delete republishes the batch with the same event ids: consumers dedupe.
+One relay per source works at a time (a transaction-scoped advisory lock). Ids are drawn at
+insert, not at commit, so id order is the order of events for a key only because every writer
+of a key holds a lock on it until commit (the SKU row, the order id, the SKU's policy).
+A crash between the broker's ack and the delete republishes the batch with the same event
+ids: consumers dedupe.
 """
 
 import asyncio

@@ -67,6 +67,17 @@ async def describe(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> di
     }
 
 
+async def partitions_of(bootstrap_servers: str, topic: str) -> list[int]:
+    """The partition numbers of an existing topic (empty when it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        (found,) = await admin.describe_topics([topic])
+        return sorted(p["partition"] for p in found["partitions"])
+    finally:
+        await admin.close()
+
+
 def _replicas(topic: dict[str, Any]) -> int:
     return min((len(p["replicas"]) for p in topic["partitions"]), default=0)
 

@@ -162,3 +162,15 @@ async def test_cancel_that_arrives_before_its_order_cancels_it_on_arrival(
     # the order never took the unit
     await assert_books_consistent(db, [sku])
     assert await db.fetchval("select available from sku_book where sku = $1", sku) == 1
+
+
+async def test_a_deleted_policy_puts_the_sku_back_on_the_default(
+    shop: EdgeClient, status_changes: TopicTail, db: asyncpg.Connection
+) -> None:
+    sku, order = unique("SKU"), unique("o")
+    await shop.publish(SKU_POLICY.name, key=sku, value={"sku": sku, "backorders": "deny"})
+    await wait_for_value(db, "select backorders from sku_book where sku = $1", sku, expected="deny")
+    await shop.publish(SKU_POLICY.name, key=sku, value=None)  # tombstone on a compacted topic
+    await wait_for_value(db, "select backorders from sku_book where sku = $1", sku, expected=None)
+    await place(shop, order, (sku, 1))
+    await wait_for_statuses(status_changes, {order: "backordered"})

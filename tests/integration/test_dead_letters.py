@@ -154,3 +154,20 @@ async def test_cancel_whose_order_never_arrives_is_dead_lettered_after_the_wait(
     letter = await dead_lettered(dead_letters[ORDERS_CANCEL_REQUESTED.name], order_id)
     assert letter["value"] == raw
     assert "did not arrive within 8s" in letter[DLQ_REASON].decode()
+
+
+async def test_early_cancel_naming_lines_the_order_lacks_is_dead_lettered_on_arrival(
+    shop: EdgeClient, status_changes: TopicTail, dead_letters: dict[str, TopicTail]
+) -> None:
+    order_id = unique("o")
+    await shop.publish(
+        ORDERS_CANCEL_REQUESTED.name,
+        key=order_id,
+        value={"order_id": order_id, "line_ids": ["7"]},
+    )
+    await shop.publish(
+        ORDERS_PLACED.name, key=order_id, value=order_placed(order_id, (unique("S"), 1))
+    )
+    letter = await dead_lettered(dead_letters[ORDERS_CANCEL_REQUESTED.name], order_id)
+    assert "has no line(s) 7" in letter[DLQ_REASON].decode()
+    await wait_for_statuses(status_changes, {order_id: "backordered"})

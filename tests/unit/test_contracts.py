@@ -59,3 +59,35 @@ def test_other_inputs_check_their_fields() -> None:
     with pytest.raises(ValidationError):
         CancelRequested.model_validate({"order_id": "o1", "line_ids": ["1", "1"]})
     assert CancelRequested.model_validate({"order_id": "o1"}).line_ids is None
+
+
+class _DatabaseSays(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "transient"),
+    [
+        ("08006", True),  # connection failure
+        ("40001", True),  # serialization failure
+        ("40P01", True),  # deadlock
+        ("53100", True),  # disk full
+        ("53200", True),  # out of memory
+        ("57P01", True),  # admin shutdown
+        ("57P02", True),  # crash of another backend
+        ("25006", True),  # read-only transaction after a failover
+        ("23505", False),  # unique violation: a bug or bad data, not the weather
+        ("42P01", False),  # undefined table
+    ],
+)
+def test_database_conditions_are_retried_and_statement_errors_are_not(
+    sqlstate: str, transient: bool
+) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from shared.messaging.errors import is_transient
+
+    wrapped = DBAPIError("statement", {}, _DatabaseSays(sqlstate))
+    assert is_transient(wrapped) is transient

@@ -1,8 +1,8 @@
 """backorder schema
 
-Revision ID: a1757a0fd97f
+Revision ID: 6491f335d3bf
 Revises:
-Create Date: 2026-11-21 23:20:14.197406
+Create Date: 2026-11-21 23:53:52.349063
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "a1757a0fd97f"
+revision: str = "6491f335d3bf"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -73,6 +73,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("order_id"),
     )
     op.create_table(
+        "dead_letter_replay",
+        sa.Column("dlq_topic", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("partition", sa.Integer(), nullable=False),
+        sa.Column("offset", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "replayed_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("dlq_topic", "partition", "offset"),
+    )
+    op.create_table(
         "outbox_message",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=True), nullable=False),
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -92,6 +105,7 @@ def upgrade() -> None:
     op.create_table(
         "pending_cancellation",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=True), nullable=False),
+        sa.Column("fingerprint", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("cause", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("order_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("line_ids", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
@@ -101,7 +115,7 @@ def upgrade() -> None:
         sa.Column("value", sa.LargeBinary(), nullable=False),
         sa.Column("headers", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("cause"),
+        sa.UniqueConstraint("fingerprint"),
     )
     op.create_index(
         op.f("ix_pending_cancellation_order_id"), "pending_cancellation", ["order_id"], unique=False
@@ -138,8 +152,9 @@ def upgrade() -> None:
     op.create_table(
         "sku_policy",
         sa.Column("sku", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("backorders", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("backorders", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("max_backorder_quantity", sa.BigInteger(), nullable=True),
+        sa.Column("revision", sa.Integer(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("sku"),
     )
@@ -189,6 +204,7 @@ def downgrade() -> None:
     op.drop_table("pending_cancellation")
     op.drop_index(op.f("ix_outbox_message_source"), table_name="outbox_message")
     op.drop_table("outbox_message")
+    op.drop_table("dead_letter_replay")
     op.drop_table("customer_order")
     op.drop_table("customer_message")
     op.drop_index(
