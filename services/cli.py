@@ -204,3 +204,81 @@ def replay_dead_letters(
         )
 
     asyncio.run(run())
+
+
+def _read(query: "Callable[[Any], Awaitable[T]]") -> T:
+    from shared.db.engine import make_engine, make_session_factory
+
+    async def run() -> T:
+        engine = make_engine(get_settings(), pool_size=1)
+        try:
+            async with make_session_factory(engine)() as session:
+                return await query(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@app.command()
+def queue(sku: str = typer.Argument(..., help="the SKU")) -> None:
+    """A SKU's book: stock on hand, policy, and its queue in arrival order."""
+    from datetime import UTC, datetime
+
+    from services.ops.queries import sku_queue, waited
+
+    book = _read(lambda session: sku_queue(session, sku=sku))
+    if book is None:
+        typer.echo(f"no SKU {sku} has been seen", err=True)
+        raise typer.Exit(1)
+    policy = book["backorders"] or f"default ({get_settings().default_backorders})"
+    limit = book["max_backorder_quantity"]
+    console = Console()
+    console.print(
+        f"[bold]{sku}[/bold]: {book['available']} on hand unheld, {book['received_total']} "
+        f"received in all; backorders {policy}" + (f", at most {limit} waiting" if limit else "")
+    )
+    now = datetime.now(UTC)
+    table = Table("#", "order", "line", "quantity", "reserved", "waiting", "waited")
+    for row in book["queue"]:
+        table.add_row(
+            str(row["position"]),
+            row["order_id"],
+            row["line_id"],
+            str(row["quantity"]),
+            str(row["allocated"]),
+            str(row["waiting"]),
+            waited(row["placed_at"], now),
+        )
+    console.print(table)
+
+
+@app.command()
+def order(order_id: str = typer.Argument(..., help="the order id")) -> None:
+    """An order's current state, line by line."""
+    from services.ops.queries import order_state
+
+    state = _read(lambda session: order_state(session, order_id=order_id))
+    if state is None:
+        typer.echo(f"no order {order_id}", err=True)
+        raise typer.Exit(1)
+    console = Console()
+    console.print(
+        f"[bold]{order_id}[/bold] {state['status'] or 'awaiting decisions'} "
+        f"(version {state['version']}), placed {state['placed_at']:%Y-%m-%d %H:%M} by "
+        f"{state['customer_email']}"
+    )
+    table = Table("line", "sku", "qty", "reserved", "waiting", "rejected", "status", "#", "reason")
+    for line in state["lines"]:
+        table.add_row(
+            line["line_id"],
+            line["sku"],
+            str(line["quantity"]),
+            str(line["allocated"]),
+            str(line["backordered"]),
+            str(line["rejected"]),
+            line["status"] or "",
+            str(line["queue_position"] or ""),
+            line["reason"] or "",
+        )
+    console.print(table)

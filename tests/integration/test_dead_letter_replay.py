@@ -1,10 +1,6 @@
 """Operators replay dead letters to the original topic; replaying twice has the effect of once."""
 
-import asyncio
 import json
-import os
-import subprocess
-import sys
 
 import asyncpg
 import pytest
@@ -13,26 +9,10 @@ from shared.contracts.headers import REPLAYED_FROM
 from shared.contracts.topics import ORDERS_CANCEL_REQUESTED, ORDERS_PLACED
 from shared.messaging.client import EdgeClient, TopicTail
 from tests.support.checks import wait_for_statuses
-from tests.support.fleet import ROOT
+from tests.support.cli import backorder
 from tests.support.shop import order_placed, unique
 
 pytestmark = pytest.mark.integration
-
-
-async def backorder(*args: str) -> str:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services",
-        *args,
-        cwd=ROOT,
-        env={**os.environ, "COLUMNS": "250"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    out, _ = await process.communicate()
-    assert process.returncode == 0, out.decode()
-    return out.decode()
 
 
 async def test_an_expired_cancel_replayed_twice_cancels_its_order_once(

@@ -1,0 +1,81 @@
+"""Read-only views for operators, straight from the services' tables."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+async def sku_queue(session: AsyncSession, *, sku: str) -> dict[str, Any] | None:
+    book = (
+        (
+            await session.execute(
+                text(
+                    "select sku, available, received_total, backorders, max_backorder_quantity"
+                    " from sku_book where sku = :sku"
+                ),
+                {"sku": sku},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if book is None:
+        return None
+    waiting = (
+        (
+            await session.execute(
+                text(
+                    "select row_number() over (order by l.seq) as position, l.order_id, l.line_id,"
+                    " l.quantity, l.allocated, l.waiting, o.placed_at"
+                    " from allocation_line l left join customer_order o using (order_id)"
+                    " where l.sku = :sku and l.waiting > 0 order by l.seq"
+                ),
+                {"sku": sku},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    return {**book, "queue": [dict(row) for row in waiting]}
+
+
+async def order_state(session: AsyncSession, *, order_id: str) -> dict[str, Any] | None:
+    order = (
+        (
+            await session.execute(
+                text(
+                    "select order_id, customer_email, placed_at, status, version, updated_at"
+                    " from customer_order where order_id = :id"
+                ),
+                {"id": order_id},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if order is None:
+        return None
+    lines = (
+        (
+            await session.execute(
+                text(
+                    "select line_id, sku, quantity, allocated, backordered, rejected, status,"
+                    " queue_position, reason from order_line where order_id = :id order by position"
+                ),
+                {"id": order_id},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    return {**order, "lines": [dict(row) for row in lines]}
+
+
+def waited(since: datetime | None, now: datetime) -> str:
+    if since is None:
+        return ""
+    seconds = int((now - since).total_seconds())
+    days, rest = divmod(seconds, 86_400)
+    return f"{days}d {rest // 3600}h" if days else f"{rest // 3600}h {rest % 3600 // 60}m"

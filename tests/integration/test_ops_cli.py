@@ -1,0 +1,33 @@
+"""The operator's command line shows a SKU's queue and an order's state as the system has them."""
+
+import asyncpg
+
+from shared.contracts.topics import ORDERS_PLACED, STOCK_RECEIVED
+from shared.messaging.client import EdgeClient, TopicTail
+from tests.support.checks import wait_for_statuses
+from tests.support.cli import backorder
+from tests.support.shop import order_placed, stock_received, unique
+
+
+async def test_queue_and_order_views(
+    shop: EdgeClient, status_changes: TopicTail, db: asyncpg.Connection
+) -> None:
+    sku, first, second = unique("SKU"), unique("o"), unique("o")
+    for order_id in (first, second):
+        await shop.publish(ORDERS_PLACED.name, key=order_id, value=order_placed(order_id, (sku, 3)))
+        await wait_for_statuses(status_changes, {order_id: "backordered"})
+    await shop.publish(STOCK_RECEIVED.name, key=sku, value=stock_received(unique("r"), sku, 1))
+    await wait_for_statuses(status_changes, {first: "partially_allocated"})
+
+    shown = await backorder("queue", sku)
+    assert "backorders default (allow)" in shown
+    assert shown.index(first) < shown.index(second)
+    first_row = next(line for line in shown.splitlines() if first in line)
+    assert [cell.strip() for cell in first_row.split("│")[1:7]] == ["1", first, "1", "3", "1", "2"]
+
+    state = await backorder("order", first)
+    assert f"{first} partially_allocated (version 2)" in state
+    assert sku in state
+
+    await backorder("order", unique("nobody"), expect=1)
+    await backorder("queue", unique("SKU"), expect=1)
