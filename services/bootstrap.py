@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from faststream import FastStream
+from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.specification import AsyncAPI
 
@@ -29,7 +30,7 @@ SERVICES: dict[str, ServiceSpec] = {
 }
 
 
-def create_app(service: str, settings: Settings | None = None) -> FastStream:
+def create_app(service: str, settings: Settings | None = None) -> AsgiFastStream:
     spec = SERVICES[service]
     return build_app(
         service=service,

@@ -36,9 +36,13 @@ def run(service: str = typer.Argument(..., help="order, inventory, allocator or 
         level=logging.INFO, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"
     )
 
+    settings = get_settings()
+
     async def serve() -> None:
         # The Kafka clients bind to the running loop, so the app is built inside it.
-        await create_app(service).run()
+        await create_app(service, settings).run(
+            run_extra_options={"host": settings.http_host, "port": settings.http_port}
+        )
 
     asyncio.run(serve())
 

@@ -12,8 +12,9 @@ from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from faststream import FastStream
+from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db.engine import SessionFactory, make_engine, make_session_factory
@@ -23,6 +24,7 @@ from shared.messaging.decoder import make_json_decoder
 from shared.messaging.guard import ConsumeGuard, RetryPolicy
 from shared.messaging.outbox_relay import OutboxRelay
 from shared.messaging.producer import make_producer
+from shared.observability import Metrics, http_routes, refresh_gauges
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ class Runtime:
     session_factory: SessionFactory
     producer: AIOKafkaProducer
     relay: OutboxRelay
+    metrics: Metrics
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def unit_of_work(self) -> UnitOfWork:
@@ -58,7 +61,8 @@ def build_app(
     router: KafkaRouter,
     settings: Settings,
     background: Sequence[BackgroundTask] = (),
-) -> FastStream:
+) -> AsgiFastStream:
+    """The service as an ASGI app: consumers, plus /metrics, /health/live, /health/ready."""
     engine = make_engine(settings)
     session_factory = make_session_factory(engine)
     producer = make_producer(settings)
@@ -76,6 +80,7 @@ def build_app(
         session_factory=session_factory,
         producer=producer,
         relay=relay,
+        metrics=Metrics(),
     )
     retry = RetryPolicy(
         initial=settings.retry_initial_backoff_seconds,
@@ -86,10 +91,18 @@ def build_app(
         settings.kafka_bootstrap_servers,
         client_id=f"backorder-{service}",
         decoder=make_json_decoder(settings.max_message_bytes),
-        middlewares=[partial(ConsumeGuard, dead_letters=DeadLetters(producer), retry=retry)],
+        middlewares=[
+            KafkaPrometheusMiddleware(registry=runtime.metrics.registry, app_name=service),
+            partial(
+                ConsumeGuard,
+                dead_letters=DeadLetters(producer, counter=runtime.metrics.dead_letters),
+                retry=retry,
+            ),
+        ],
     )
     broker.include_router(router)
-    app = FastStream(broker)
+    background = (refresh_gauges, *background)
+    app = AsgiFastStream(broker, asgi_routes=http_routes(runtime, broker))
     app.context.set_global("runtime", runtime)
 
     @app.on_startup

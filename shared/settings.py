@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     max_message_bytes: PositiveInt = 262_144
     # Overrides the declared replication factor, e.g. 3 on a production cluster.
     topic_replication_factor: PositiveInt | None = None
+    # Metrics and health endpoints; 0 picks a free port (it is logged).
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=0, ge=0, le=65535)
+    metrics_interval_seconds: PositiveFloat = 5.0
+    metrics_top_skus: PositiveInt = 20
 
     @property
     def async_database_url(self) -> str:

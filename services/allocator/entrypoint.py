@@ -29,10 +29,13 @@ async def on_allocation_command(
     if not message_id:
         raise PoisonMessage(f"missing {EVENT_ID} header")
     async with runtime.unit_of_work() as uow:
-        await handlers.handle_command(
+        outcome = await handlers.handle_command(
             command,
             uow=uow,
             message_id=message_id,
             default_backorders=runtime.settings.default_backorders,
         )
         await runtime.committed(uow)
+    for status in outcome.statuses:
+        runtime.metrics.line_decisions.labels(status).inc()
+    runtime.metrics.units_filled.inc(outcome.units_filled)

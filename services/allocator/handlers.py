@@ -1,6 +1,7 @@
 """Allocator use cases: one command, one SKU lock, one transaction."""
 
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from services.allocator import repository
@@ -22,17 +23,26 @@ log = logging.getLogger(__name__)
 CONSUMER = "allocator"
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a command changed, for the metrics recorded once it has committed."""
+
+    statuses: list[str] = field(default_factory=list)
+    units_filled: int = 0
+
+
 async def handle_command(
     command: AllocationCommand, *, uow: UnitOfWork, message_id: str, default_backorders: str
-) -> None:
+) -> Outcome:
     if not await uow.first_time(consumer=CONSUMER, message_id=message_id):
-        return
+        return Outcome()
     session = uow.session
     locked = await repository.lock_book(
         session, sku=command.sku, default_backorders=default_backorders
     )
     book = locked.book
     changed: list[Line] = []
+    held_before = {id(line): line.allocated for line in book.queue}
     match command:
         case AllocateLine():
             known = await repository.find_line(
@@ -62,6 +72,11 @@ async def handle_command(
                 max_backorder_quantity=command.max_backorder_quantity,
                 default_backorders=default_backorders,
             )
+    filled = sum(
+        max(0, line.allocated - held_before.get(id(line), 0))
+        for line in changed
+        if not line.cancelled
+    )
     repository.save(locked, changed=changed)
     now = datetime.now(UTC)
     for line in changed:
@@ -87,3 +102,4 @@ async def handle_command(
             event_id=event_id(CONSUMER, message_id, line.order_id, line.line_id, str(revision)),
             correlation_id=line.order_id,
         )
+    return Outcome(statuses=[line.status for line in changed], units_filled=filled)

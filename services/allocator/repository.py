@@ -100,6 +100,7 @@ def add_line(session: AsyncSession, locked: LockedBook, *, line: Line) -> None:
         sku=locked.book.sku,
         seq=locked.row.next_seq,
         quantity=line.quantity,
+        requested_at=datetime.now(UTC),
         updated_at=datetime.now(UTC),
     )
     locked.row.next_seq += 1

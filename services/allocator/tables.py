@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, text
+from sqlalchemy import BigInteger, Column, DateTime, Index, func, text
 from sqlmodel import Field, SQLModel
 
 
@@ -37,4 +37,7 @@ class AllocationLineRow(SQLModel, table=True):
     cancelled: bool = False
     reason: str | None = None
     revision: int = 0
+    requested_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    )
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

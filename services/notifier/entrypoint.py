@@ -18,3 +18,4 @@ async def on_status_changed(change: OrderStatusChanged, runtime: Runtime = Conte
     async with runtime.unit_of_work() as uow:
         await handlers.record_customer_message(change, uow=uow)
         await runtime.committed(uow)
+    runtime.metrics.customer_messages.labels(change.status).inc()

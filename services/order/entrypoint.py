@@ -82,6 +82,8 @@ async def sweep_expired_cancellations(runtime: Runtime) -> None:
             async with runtime.unit_of_work() as uow:
                 expired = await handlers.dead_letter_expired_cancellations(uow=uow, waited=waited)
                 await runtime.committed(uow)
+            if expired:
+                runtime.metrics.dead_letters.labels(ORDERS_CANCEL_REQUESTED.name).inc(expired)
         except Exception as error:
             log.warning("cancel sweep failed: %s", error, exc_info=not is_transient(error))
             expired = 0

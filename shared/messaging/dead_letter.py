@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import Counter
 
 from shared.contracts.headers import (
     DLQ_ORIGINAL_OFFSET,
@@ -30,8 +31,9 @@ def dead_letter_headers(
 
 
 class DeadLetters:
-    def __init__(self, producer: AIOKafkaProducer) -> None:
+    def __init__(self, producer: AIOKafkaProducer, *, counter: Counter) -> None:
         self._producer = producer
+        self._counter = counter
 
     async def send(self, record: "ConsumerRecord[bytes, bytes]", reason: str) -> None:
         log.warning(
@@ -49,3 +51,4 @@ class DeadLetters:
                 offset=record.offset,
             ),
         )
+        self._counter.labels(record.topic).inc()

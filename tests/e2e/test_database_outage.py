@@ -5,6 +5,7 @@ import asyncio
 import subprocess
 
 import asyncpg
+import httpx
 import pytest
 
 from shared.contracts.topics import ORDERS_PLACED, STOCK_RECEIVED
@@ -32,6 +33,12 @@ async def test_database_outage_is_retried_not_skipped_nor_dead_lettered(
         await shop.publish(STOCK_RECEIVED.name, key=sku, value=stock_received(unique("r"), sku, 1))
         await asyncio.sleep(8)
         assert all(service.alive for service in fleet.running)
+        async with httpx.AsyncClient() as client:
+            ready = await client.get(f"{fleet.first('allocator').http}/health/ready", timeout=10)
+            live = await client.get(f"{fleet.first('allocator').http}/health/live", timeout=10)
+        assert ready.status_code == 503
+        assert "database unreachable" in ready.text
+        assert live.status_code == 200
         assert status_changes.values(key=order) == []
     finally:
         stack("pg-start")

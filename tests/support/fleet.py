@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,11 +13,23 @@ ROOT = Path(__file__).resolve().parents[2]
 READY = "FastStream app started successfully"
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 @dataclass
 class ServiceProcess:
     name: str
     process: subprocess.Popen[bytes]
     log: Path
+    http_port: int
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -36,15 +49,16 @@ class Fleet:
     def start(self, name: str, *, wait: bool = True) -> ServiceProcess:
         self._counter += 1
         log = self.log_dir / f"{name}-{self._counter}.log"
+        port = free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "services", "run", name],
             cwd=ROOT,
-            env={**os.environ, **self.env},
+            env={**os.environ, **self.env, "BACKORDER_HTTP_PORT": str(port)},
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-        service = ServiceProcess(name=name, process=process, log=log)
+        service = ServiceProcess(name=name, process=process, log=log, http_port=port)
         self.running.append(service)
         if wait:
             self.wait_ready(service)
@@ -58,6 +72,9 @@ class Fleet:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{service.name} not ready:\n{service.output()[-3000:]}")
             time.sleep(0.2)
+
+    def first(self, name: str) -> ServiceProcess:
+        return next(s for s in self.running if s.name == name)
 
     def kill(self, service: ServiceProcess) -> None:
         """SIGKILL: no shutdown hook runs, nothing is flushed or committed."""

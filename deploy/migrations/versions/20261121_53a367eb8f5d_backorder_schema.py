@@ -1,8 +1,8 @@
 """backorder schema
 
-Revision ID: 6491f335d3bf
+Revision ID: 53a367eb8f5d
 Revises:
-Create Date: 2026-11-21 23:53:52.349063
+Create Date: 2026-11-21 23:59:22.787342
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "6491f335d3bf"
+revision: str = "53a367eb8f5d"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -33,6 +33,12 @@ def upgrade() -> None:
         sa.Column("cancelled", sa.Boolean(), nullable=False),
         sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("revision", sa.Integer(), nullable=False),
+        sa.Column(
+            "requested_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("order_id", "line_id"),
     )

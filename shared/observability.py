@@ -1,0 +1,128 @@
+"""What each service shows operators: Prometheus metrics and health endpoints over HTTP."""
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from faststream.asgi import AsgiResponse, get
+from faststream.asgi.types import ASGIApp, Scope
+from faststream.kafka import KafkaBroker
+from prometheus_client import CollectorRegistry, Counter, Gauge, make_asgi_app
+from sqlalchemy import text
+
+if TYPE_CHECKING:
+    from shared.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class Metrics:
+    """Domain figures beside FastStream's own message metrics, on one registry per process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.line_decisions = Counter(
+            "backorder_line_decisions",
+            "Allocator decisions on order lines, by the line's new status",
+            ["status"],
+            registry=registry,
+        )
+        self.units_filled = Counter(
+            "backorder_units_filled", "Units reserved for waiting or new lines", registry=registry
+        )
+        self.dead_letters = Counter(
+            "backorder_dead_letters", "Messages sent to a dead-letter topic", ["topic"],
+            registry=registry,
+        )  # fmt: skip
+        self.customer_messages = Counter(
+            "backorder_customer_messages",
+            "Customer-facing messages recorded, by order status",
+            ["status"],
+            registry=registry,
+        )
+        self.queue_units = Gauge(
+            "backorder_queue_waiting_units", "Units waiting, top SKUs", ["sku"], registry=registry
+        )
+        self.queue_lines = Gauge(
+            "backorder_queue_waiting_lines", "Lines waiting, top SKUs", ["sku"], registry=registry
+        )
+        self.queue_oldest_wait = Gauge(
+            "backorder_queue_oldest_wait_seconds",
+            "How long the head of the queue has waited, top SKUs",
+            ["sku"],
+            registry=registry,
+        )
+        self.outbox_backlog = Gauge(
+            "backorder_outbox_backlog", "Events committed but not yet published", registry=registry
+        )
+        self.outbox_oldest_age = Gauge(
+            "backorder_outbox_oldest_age_seconds",
+            "Age of the oldest unpublished event",
+            registry=registry,
+        )
+
+    def set_queues(self, rows: Sequence[Any]) -> None:
+        for gauge in (self.queue_units, self.queue_lines, self.queue_oldest_wait):
+            gauge.clear()
+        for row in rows:
+            self.queue_units.labels(row.sku).set(row.units)
+            self.queue_lines.labels(row.sku).set(row.lines)
+            self.queue_oldest_wait.labels(row.sku).set(row.oldest_wait)
+
+
+_OUTBOX = text(
+    "select count(*) as backlog,"
+    " coalesce(extract(epoch from now() - min(created_at)), 0) as oldest"
+    " from outbox_message where source = :source"
+)
+_TOP_QUEUES = text(
+    "select sku, sum(waiting) as units, count(*) as lines,"
+    " extract(epoch from now() - min(requested_at)) as oldest_wait"
+    " from allocation_line where waiting > 0 group by sku order by units desc limit :limit"
+)
+
+
+async def refresh_gauges(runtime: "Runtime") -> None:
+    """Gauges read from the database on a timer, so a scrape never waits on a query."""
+    settings = runtime.settings
+    while True:
+        try:
+            async with runtime.session_factory() as session:
+                outbox = (await session.execute(_OUTBOX, {"source": runtime.service})).one()
+                runtime.metrics.outbox_backlog.set(outbox.backlog)
+                runtime.metrics.outbox_oldest_age.set(float(outbox.oldest))
+                if runtime.service == "allocator":
+                    limit = {"limit": settings.metrics_top_skus}
+                    runtime.metrics.set_queues((await session.execute(_TOP_QUEUES, limit)).all())
+        except Exception as error:
+            log.warning("metrics refresh failed: %s", error)
+        await asyncio.sleep(settings.metrics_interval_seconds)
+
+
+def http_routes(runtime: "Runtime", broker: KafkaBroker) -> list[tuple[str, ASGIApp]]:
+    @get(include_in_schema=False)
+    async def live(scope: Scope) -> AsgiResponse:
+        return AsgiResponse(b"ok\n", 200)
+
+    @get(include_in_schema=False)
+    async def ready(scope: Scope) -> AsgiResponse:
+        """Ready when both the broker and the database answer within two seconds."""
+        problems = []
+        if not await broker.ping(timeout=2.0):
+            problems.append("kafka unreachable")
+        try:
+            async with asyncio.timeout(2.0), runtime.engine.connect() as connection:
+                await connection.execute(text("select 1"))
+        except Exception as error:
+            problems.append(f"database unreachable: {type(error).__name__}")
+        if problems:
+            return AsgiResponse(("\n".join(problems) + "\n").encode(), 503)
+        return AsgiResponse(b"ready\n", 200)
+
+    return [
+        ("/metrics", make_asgi_app(runtime.metrics.registry)),
+        ("/health/live", live),
+        ("/health/ready", ready),
+    ]
