@@ -120,10 +120,10 @@ def demo() -> None:
 
 @app.command()
 def docs() -> None:
-    """Regenerate docs/topics.md and docs/asyncapi.json from the code."""
-    from services.docs import write
+    """Regenerate docs/topics.md, docs/asyncapi.json and deploy/k8s/ from the code."""
+    from services import docs, manifests
 
-    for path in write():
+    for path in [*docs.write(), *manifests.write()]:
         typer.echo(f"wrote {path}")
 
 
