@@ -1,7 +1,6 @@
 """`backorder`: run a service, create the topics, play the demo."""
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,16 +31,19 @@ def run(service: str = typer.Argument(..., help="order, inventory, allocator or 
 
     if service not in SERVICES:
         raise typer.BadParameter(f"unknown service {service!r}; one of {', '.join(SERVICES)}")
-    logging.basicConfig(
-        level=logging.INFO, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"
-    )
+    from shared.logs import configure_logging
 
     settings = get_settings()
+    configure_logging(service, fmt=settings.log_format)
 
     async def serve() -> None:
         # The Kafka clients bind to the running loop, so the app is built inside it.
         await create_app(service, settings).run(
-            run_extra_options={"host": settings.http_host, "port": settings.http_port}
+            run_extra_options={
+                "host": settings.http_host,
+                "port": settings.http_port,
+                "log_config": None,  # keep the JSON logging configured above
+            }
         )
 
     asyncio.run(serve())

@@ -14,6 +14,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,6 +27,7 @@ from shared.messaging.outbox_relay import OutboxRelay
 from shared.messaging.producer import make_producer
 from shared.observability import Metrics, http_routes, refresh_gauges
 from shared.settings import Settings
+from shared.tracing import make_tracer_provider
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +89,15 @@ def build_app(
         maximum=settings.retry_max_backoff_seconds,
         unexpected_attempts=settings.unexpected_error_attempts,
     )
+    tracer_provider = make_tracer_provider(settings, service=service)
+    tracing = [KafkaTelemetryMiddleware(tracer_provider=tracer_provider)] if tracer_provider else []
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"backorder-{service}",
         decoder=make_json_decoder(settings.max_message_bytes),
+        logger=logging.getLogger("faststream"),
         middlewares=[
+            *tracing,
             KafkaPrometheusMiddleware(registry=runtime.metrics.registry, app_name=service),
             partial(
                 ConsumeGuard,
@@ -128,6 +134,8 @@ def build_app(
     async def close_clients() -> None:
         await producer.stop()
         await engine.dispose()
+        if tracer_provider:
+            tracer_provider.shutdown()
 
     return app
 

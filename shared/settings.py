@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     http_port: int = Field(default=0, ge=0, le=65535)
     metrics_interval_seconds: PositiveFloat = 5.0
     metrics_top_skus: PositiveInt = 20
+    log_format: Literal["json", "text"] = "json"
+    # none, console (spans printed to stdout) or otlp (OTEL_EXPORTER_OTLP_* say where).
+    tracing_exporter: Literal["none", "console", "otlp"] = "none"
 
     @property
     def async_database_url(self) -> str:

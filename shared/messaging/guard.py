@@ -20,6 +20,8 @@ from faststream._internal.basic_types import AsyncFuncAny
 from faststream._internal.context.repository import ContextRepo
 from faststream.message import StreamMessage
 
+from shared.contracts.headers import CORRELATION_ID
+from shared.logs import correlation_id
 from shared.messaging.dead_letter import DeadLetters
 from shared.messaging.errors import is_transient, poison_reason
 
@@ -52,12 +54,23 @@ class ConsumeGuard(BaseMiddleware):
         self._retry = retry
 
     async def consume_scope(self, call_next: AsyncFuncAny, msg: StreamMessage[Any]) -> Any:
+        token = correlation_id.set(msg.headers.get(CORRELATION_ID) or msg.correlation_id)
+        try:
+            return await self._guarded(call_next, msg)
+        finally:
+            correlation_id.reset(token)
+
+    async def _guarded(self, call_next: AsyncFuncAny, msg: StreamMessage[Any]) -> Any:
         attempt = 0
         unexpected = 0
         while True:
             attempt += 1
             try:
-                return await call_next(msg)
+                result = await call_next(msg)
+                # FastStream's own Received/Processed lines fall outside this scope; this one
+                # carries the correlation id.
+                log.info("handled %s", msg.raw_message.topic, extra={"attempts": attempt})
+                return result
             except Exception as error:
                 reason = poison_reason(error)
                 if reason is None and not is_transient(error):

@@ -46,14 +46,16 @@ class Fleet:
     running: list[ServiceProcess] = field(default_factory=list)
     _counter: int = 0
 
-    def start(self, name: str, *, wait: bool = True) -> ServiceProcess:
+    def start(
+        self, name: str, *, wait: bool = True, env: dict[str, str] | None = None
+    ) -> ServiceProcess:
         self._counter += 1
         log = self.log_dir / f"{name}-{self._counter}.log"
         port = free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "services", "run", name],
             cwd=ROOT,
-            env={**os.environ, **self.env, "BACKORDER_HTTP_PORT": str(port)},
+            env={**os.environ, **self.env, "BACKORDER_HTTP_PORT": str(port), **(env or {})},
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -1,0 +1,37 @@
+"""Logs are JSON lines carrying the correlation id; tracing is switched on by configuration."""
+
+import asyncio
+import json
+
+from shared.contracts.topics import ORDERS_PLACED
+from shared.messaging.client import EdgeClient, TopicTail
+from tests.support.checks import wait_for_statuses
+from tests.support.fleet import Fleet
+from tests.support.shop import order_placed, unique
+
+
+async def test_json_logs_with_correlation_id_and_console_traces(
+    fleet: Fleet, shop: EdgeClient, status_changes: TopicTail
+) -> None:
+    fleet.stop(fleet.first("notifier"))
+    notifier = fleet.start("notifier", env={"BACKORDER_TRACING_EXPORTER": "console"})
+    order = unique("o")
+    await shop.publish(ORDERS_PLACED.name, key=order, value=order_placed(order, (unique("S"), 1)))
+    await wait_for_statuses(status_changes, {order: "backordered"})
+
+    for _ in range(100):
+        output = notifier.output()
+        if order in output and '"trace_id"' in output:
+            break
+        await asyncio.sleep(0.2)
+    lines = [line for line in notifier.output().splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in lines if '"level"' in line]
+    assert records, notifier.output()[-2000:]
+    assert all(r["service"] == "notifier" for r in records)
+    assert any(r.get("correlation_id") == order for r in records), lines[-20:]
+    spans = [json.loads(line) for line in lines if line.startswith('{"span"')]
+    assert any(
+        s["attributes"].get("messaging.destination_publish.name") == "orders.status-changed"
+        and s["span"] == "orders.status-changed process"
+        for s in spans
+    ), lines[-5:]
