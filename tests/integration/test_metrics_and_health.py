@@ -61,11 +61,14 @@ async def test_domain_figures_move_as_events_flow(
         await scrape(notifier), "backorder_customer_messages_total", status="allocated"
     )
 
-    for order_id in (first, second):
-        await shop.publish(ORDERS_PLACED.name, key=order_id, value=order_placed(order_id, (sku, 3)))
+    # the gauges cover the SKUs with the most waiting units: this one must rank among them
+    for order_id, quantity in ((first, 3), (second, 100_000)):
+        await shop.publish(
+            ORDERS_PLACED.name, key=order_id, value=order_placed(order_id, (sku, quantity))
+        )
     await wait_for_statuses(status_changes, {first: "backordered", second: "backordered"})
     waiting = await eventually(
-        allocator, lambda m: value(m, "backorder_queue_waiting_units", sku=sku) == 6
+        allocator, lambda m: value(m, "backorder_queue_waiting_units", sku=sku) == 100_003
     )
     assert value(waiting, "backorder_queue_waiting_lines", sku=sku) == 2
     assert value(waiting, "backorder_queue_oldest_wait_seconds", sku=sku) > 0
@@ -73,7 +76,7 @@ async def test_domain_figures_move_as_events_flow(
     await shop.publish(STOCK_RECEIVED.name, key=sku, value=stock_received(unique("r"), sku, 4))
     await wait_for_statuses(status_changes, {first: "allocated", second: "partially_allocated"})
     after = await eventually(
-        allocator, lambda m: value(m, "backorder_queue_waiting_units", sku=sku) == 2
+        allocator, lambda m: value(m, "backorder_queue_waiting_units", sku=sku) == 99_999
     )
     assert (
         value(after, "backorder_units_filled_total") - value(before, "backorder_units_filled_total")
