@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from shared.messaging.connection import kafka_options
 from shared.settings import get_settings
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def _declared() -> "list[TopicSpec]":
 async def _with_admin(action: "Callable[[Any, list[TopicSpec]], Awaitable[T]]") -> T:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=get_settings().kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka_options(get_settings()))
     await admin.start()
     try:
         return await action(admin, _declared())
@@ -117,7 +118,7 @@ def demo() -> None:
     """Play the demo scenario against running services and print each order's timeline."""
     from services import demo as scenario
 
-    scenario.main(get_settings().kafka_bootstrap_servers)
+    scenario.main(get_settings())
 
 
 @app.command()
@@ -144,7 +145,7 @@ def list_dead_letters(topic: str = typer.Argument(..., help="a topic or its .dlq
     """Every retained dead letter of a topic, with its reason."""
     from services.ops.dead_letters import read_all
 
-    letters = asyncio.run(read_all(get_settings().kafka_bootstrap_servers, _dlq_topic(topic)))
+    letters = asyncio.run(read_all(kafka_options(get_settings()), _dlq_topic(topic)))
     table = Table("address", "key", "reason", title=f"{len(letters)} dead letter(s)")
     for letter in letters:
         key = letter.key.decode(errors="replace") if letter.key else ""
@@ -160,7 +161,7 @@ def show_dead_letter(
     from services.ops.dead_letters import read_all
 
     topic = address.split("/", 1)[0]
-    letters = asyncio.run(read_all(get_settings().kafka_bootstrap_servers, topic))
+    letters = asyncio.run(read_all(kafka_options(get_settings()), topic))
     letter = next((d for d in letters if d.address == address), None)
     if letter is None:
         raise typer.BadParameter(f"no dead letter at {address}")
@@ -187,7 +188,7 @@ def replay_dead_letters(
     settings = get_settings()
 
     async def run() -> None:
-        letters = await read_all(settings.kafka_bootstrap_servers, _dlq_topic(topic))
+        letters = await read_all(kafka_options(settings), _dlq_topic(topic))
         if address:
             letters = [d for d in letters if d.address in address]
         engine = make_engine(settings, pool_size=1)

@@ -17,6 +17,7 @@ from shared.contracts.topics import (
     STOCK_RECEIVED,
 )
 from shared.messaging.client import EdgeClient, TopicTail
+from shared.settings import Settings
 
 console = Console()
 
@@ -47,12 +48,12 @@ async def _settle(tail: TopicTail, expected: dict[str, str], step: str) -> None:
     await tail.wait_for(settled, timeout=90)
 
 
-async def play(bootstrap_servers: str) -> None:
+async def play(settings: Settings) -> None:
     run = uuid.uuid4().hex[:6]
     mug, lamp = f"MUG-{run}", f"LAMP-{run}"
     ada, bob, cyd, dan = (f"{name}-{run}" for name in ("ada", "bob", "cyd", "dan"))
     names = {ada: "Ada", bob: "Bob", cyd: "Cyd", dan: "Dan"}
-    async with EdgeClient(bootstrap_servers) as shop:
+    async with EdgeClient.from_settings(settings) as shop:
         tail = await shop.tail(ORDERS_STATUS_CHANGED.name)
         try:
             await shop.publish(SKU_POLICY.name, key=lamp, value={"sku": lamp, "backorders": "deny"})
@@ -112,5 +113,5 @@ def _print_timeline(name: str, order_id: str, versions: list[dict[str, Any]]) ->
     console.print(table)
 
 
-def main(bootstrap_servers: str) -> None:
-    asyncio.run(play(bootstrap_servers))
+def main(settings: Settings) -> None:
+    asyncio.run(play(settings))

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db.engine import SessionFactory, make_engine, make_session_factory
 from shared.db.unit_of_work import UnitOfWork
+from shared.messaging.connection import faststream_security
 from shared.messaging.dead_letter import DeadLetters
 from shared.messaging.decoder import make_json_decoder
 from shared.messaging.guard import ConsumeGuard, RetryPolicy
@@ -93,6 +94,7 @@ def build_app(
     tracing = [KafkaTelemetryMiddleware(tracer_provider=tracer_provider)] if tracer_provider else []
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=faststream_security(settings),
         client_id=f"backorder-{service}",
         decoder=make_json_decoder(settings.max_message_bytes),
         logger=logging.getLogger("faststream"),

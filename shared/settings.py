@@ -1,9 +1,18 @@
 """Configuration from the environment; a bad value stops the process at start-up."""
 
+import os
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field, PositiveFloat, PositiveInt
+from pydantic import (
+    AliasChoices,
+    Field,
+    FilePath,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +31,16 @@ class Settings(BaseSettings):
         ),
         min_length=1,
     )
+    # Kafka over SASL_SSL with SCRAM, or plain on a trusted network.
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    # From the environment, or a file named BACKORDER_KAFKA_SASL_PASSWORD in BACKORDER_SECRETS_DIR.
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: FilePath | None = None
+    # PostgreSQL over TLS: require (encrypted) or verify-full (encrypted, certificate checked).
+    database_ssl: Literal["disable", "require", "verify-full"] = "disable"
+    database_ssl_rootcert: FilePath | None = None
     # SKUs that never received an inventory.sku-policy message follow this.
     default_backorders: Literal["allow", "deny"] = "allow"
     # A cancel whose order has not arrived within this time is dead-lettered.
@@ -45,6 +64,16 @@ class Settings(BaseSettings):
     # none, console (spans printed to stdout) or otlp (OTEL_EXPORTER_OTLP_* say where).
     tracing_exporter: Literal["none", "console", "otlp"] = "none"
 
+    @model_validator(mode="after")
+    def _secured_settings_are_complete(self) -> "Settings":
+        if self.kafka_security_protocol == "SASL_SSL" and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError("SASL_SSL needs BACKORDER_KAFKA_SASL_USERNAME and _PASSWORD")
+        if self.database_ssl == "verify-full" and self.database_ssl_rootcert is None:
+            raise ValueError("database_ssl=verify-full needs BACKORDER_DATABASE_SSL_ROOTCERT")
+        return self
+
     @property
     def async_database_url(self) -> str:
         return self.database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
@@ -52,4 +81,5 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    secrets_dir = os.environ.get("BACKORDER_SECRETS_DIR")
+    return Settings(_secrets_dir=secrets_dir) if secrets_dir else Settings()

@@ -59,7 +59,7 @@ def fleet(migrated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def shop(settings: Settings, fleet: Fleet) -> AsyncIterator[EdgeClient]:
-    async with EdgeClient(settings.kafka_bootstrap_servers) as client:
+    async with EdgeClient.from_settings(settings) as client:
         yield client
 
 

@@ -1,9 +1,9 @@
 import asyncio
 
 from alembic import context
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.schema import metadata
+from shared.db.engine import make_engine
 from shared.settings import get_settings
 
 target_metadata = metadata
@@ -16,7 +16,7 @@ def _run(connection: object) -> None:
 
 
 async def _run_online() -> None:
-    engine = create_async_engine(get_settings().async_database_url)
+    engine = make_engine(get_settings(), pool_size=1)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()

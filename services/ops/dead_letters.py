@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy.dialects.postgresql import insert
@@ -43,16 +44,12 @@ class DeadLetter:
         return [(k, v) for k, v in self.headers if not k.startswith("dlq-")]
 
 
-async def read_all(bootstrap_servers: str, dlq_topic: str) -> list[DeadLetter]:
+async def read_all(kafka: dict[str, Any], dlq_topic: str) -> list[DeadLetter]:
     """Every dead letter still retained in `dlq_topic`, oldest first per partition."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False
-    )
+    consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        assignment = [
-            TopicPartition(dlq_topic, p) for p in await partitions_of(bootstrap_servers, dlq_topic)
-        ]
+        assignment = [TopicPartition(dlq_topic, p) for p in await partitions_of(kafka, dlq_topic)]
         if not assignment:
             return []
         consumer.assign(assignment)

@@ -1,3 +1,6 @@
+import ssl
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -7,13 +10,28 @@ SessionFactory = async_sessionmaker[AsyncSession]
 
 
 def make_engine(settings: Settings, *, pool_size: int = 5) -> AsyncEngine:
+    connect_args: dict[str, Any] = {
+        # A handler never waits on a lock forever: a stuck peer surfaces as a retryable error.
+        "server_settings": {"lock_timeout": "30s"},
+        "timeout": 10,
+    }
+    if settings.database_ssl != "disable":
+        connect_args["ssl"] = _database_tls(settings)
     return create_async_engine(
         settings.async_database_url,
         pool_size=pool_size,
         pool_pre_ping=True,
-        # A handler never waits on a lock forever: a stuck peer surfaces as a retryable error.
-        connect_args={"server_settings": {"lock_timeout": "30s"}, "timeout": 10},
+        connect_args=connect_args,
     )
+
+
+def _database_tls(settings: Settings) -> ssl.SSLContext:
+    if settings.database_ssl == "verify-full":
+        return ssl.create_default_context(cafile=str(settings.database_ssl_rootcert))
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # "require": encrypted, certificate not checked
+    return context
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -12,13 +12,20 @@ from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from shared.messaging.connection import kafka_options
 from shared.messaging.topic_admin import partitions_of
+from shared.settings import Settings
 
 
 class EdgeClient:
-    def __init__(self, bootstrap_servers: str) -> None:
-        self._bootstrap = bootstrap_servers
-        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    def __init__(self, kafka: dict[str, Any]) -> None:
+        """`kafka`: aiokafka connection options, as `kafka_options(settings)` gives them."""
+        self._kafka = kafka
+        self._producer = AIOKafkaProducer(**kafka, acks="all")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "EdgeClient":
+        return cls(kafka_options(settings))
 
     async def __aenter__(self) -> Self:
         await self._producer.start()
@@ -48,7 +55,7 @@ class EdgeClient:
 
     async def tail(self, topic: str) -> "TopicTail":
         """Starts reading `topic` from its current end; call before publishing the cause."""
-        tail = TopicTail(self._bootstrap, topic)
+        tail = TopicTail(self._kafka, topic)
         await tail.start()
         return tail
 
@@ -56,12 +63,12 @@ class EdgeClient:
 class TopicTail:
     """Reads one topic from the end it had when started, without a consumer group."""
 
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+    def __init__(self, kafka: dict[str, Any], topic: str) -> None:
         self.topic = topic
-        self._bootstrap = bootstrap_servers
+        self._kafka = kafka
         self.records: list[Any] = []
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
+            **kafka,
             group_id=None,
             enable_auto_commit=False,
             client_id=f"edge-{uuid.uuid4().hex[:8]}",
@@ -69,7 +76,7 @@ class TopicTail:
 
     async def start(self) -> None:
         await self._consumer.start()
-        partitions = await partitions_of(self._bootstrap, self.topic)
+        partitions = await partitions_of(self._kafka, self.topic)
         assignment = [TopicPartition(self.topic, p) for p in partitions]
         self._consumer.assign(assignment)
         ends = await self._consumer.end_offsets(assignment)

@@ -1,12 +1,13 @@
 from aiokafka import AIOKafkaProducer
 
+from shared.messaging.connection import kafka_options
 from shared.settings import Settings
 
 
 def make_producer(settings: Settings) -> AIOKafkaProducer:
     # Idempotence keeps per-partition order through retries, which the outbox relies on.
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_options(settings),
         enable_idempotence=True,
         acks="all",
         linger_ms=5,

@@ -67,9 +67,9 @@ async def describe(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> di
     }
 
 
-async def partitions_of(bootstrap_servers: str, topic: str) -> list[int]:
+async def partitions_of(kafka: dict[str, Any], topic: str) -> list[int]:
     """The partition numbers of an existing topic (empty when it does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka)
     await admin.start()
     try:
         (found,) = await admin.describe_topics([topic])

@@ -5,6 +5,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaError
@@ -13,6 +14,7 @@ from shared.contracts.topics import ORDERS_PLACED, ORDERS_STATUS_CHANGED, STOCK_
 from shared.messaging.client import EdgeClient
 from shared.settings import Settings
 from tests.support.checks import wait_for_statuses
+from tests.support.cli import backorder
 from tests.support.fleet import ROOT, Fleet
 from tests.support.shop import order_placed, stock_received, unique
 
@@ -37,9 +39,13 @@ def secure_env(migrated: None) -> Iterator[dict[str, str]]:
 
 
 def secure_settings(env: dict[str, str], **overrides: str) -> Settings:
-    values = {k.removeprefix("BACKORDER_").lower(): v for k, v in env.items()}
-    values["kafka_bootstrap_servers"] = env["KAFKA_BOOTSTRAP_SERVERS"]
-    values.pop("kafka_bootstrap_servers".upper().lower(), None)
+    values: dict[str, Any] = {
+        k.removeprefix("BACKORDER_").lower(): v
+        for k, v in env.items()
+        if k.startswith("BACKORDER_")
+    }
+    values["KAFKA_BOOTSTRAP_SERVERS"] = env["KAFKA_BOOTSTRAP_SERVERS"]
+    values["DATABASE_URL"] = Settings().database_url
     return Settings.model_validate({**values, **overrides})
 
 
@@ -49,12 +55,8 @@ async def test_the_system_runs_over_scram_and_tls(
     settings = secure_settings(secure_env)
     assert settings.kafka_security_protocol == "SASL_SSL"
     assert settings.database_ssl == "verify-full"
-    subprocess.run(
-        ["python", "-m", "services", "topics", "apply"],
-        cwd=ROOT,
-        check=True,
-        env={**_base_env(), **secure_env},
-    )
+    created = await backorder("topics", "apply", env=secure_env)
+    assert "orders.placed" in created or "no changes" in created
     fleet = Fleet(log_dir=tmp_path, env={**secure_env, "BACKORDER_METRICS_INTERVAL_SECONDS": "1"})
     try:
         for name in SERVICES:
@@ -81,14 +83,12 @@ async def test_the_system_runs_over_scram_and_tls(
         fleet.stop_all()
 
 
-async def test_a_client_with_a_wrong_password_is_refused(secure_env: dict[str, str]) -> None:
+async def test_a_client_with_a_wrong_password_is_refused(
+    secure_env: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
     wrong = secure_settings(secure_env, kafka_sasl_password="not-the-password")
     with pytest.raises(KafkaError):
         async with EdgeClient.from_settings(wrong) as shop:
             await shop.publish(ORDERS_PLACED.name, key="x", value={"order_id": "x"})
-
-
-def _base_env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
+    # refused by authentication, not by an unreachable or misconfigured broker
+    assert "SaslAuthenticationFailed" in caplog.text, caplog.text

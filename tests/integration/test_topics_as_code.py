@@ -10,6 +10,7 @@ import pytest_asyncio
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.contracts.topics import ALL_TOPICS, Topic, TopicSpec
+from shared.messaging.connection import kafka_options
 from shared.messaging.topic_admin import apply, describe
 from shared.settings import Settings
 from tests.support.fleet import ROOT
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
-    client = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    client = AIOKafkaAdminClient(**kafka_options(settings))
     await client.start()
     try:
         yield client

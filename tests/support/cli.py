@@ -6,7 +6,7 @@ import sys
 from tests.support.fleet import ROOT
 
 
-async def backorder(*args: str, expect: int = 0) -> str:
+async def backorder(*args: str, expect: int = 0, env: dict[str, str] | None = None) -> str:
     """Runs the `backorder` command line as an operator would; returns what it printed."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -14,7 +14,7 @@ async def backorder(*args: str, expect: int = 0) -> str:
         "services",
         *args,
         cwd=ROOT,
-        env={**os.environ, "COLUMNS": "250"},
+        env={**os.environ, "COLUMNS": "250", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

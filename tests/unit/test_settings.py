@@ -1,0 +1,42 @@
+"""Configuration fails fast, and secrets come from the environment or files without leaking."""
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from shared.settings import Settings, get_settings
+
+
+def test_sasl_password_from_a_secret_file_is_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "BACKORDER_KAFKA_SASL_PASSWORD").write_text("s3cret-from-file")
+    monkeypatch.setenv("BACKORDER_SECRETS_DIR", str(tmp_path))
+    monkeypatch.setenv("BACKORDER_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("BACKORDER_KAFKA_SASL_USERNAME", "backorder")
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+        assert settings.kafka_sasl_password is not None
+        assert settings.kafka_sasl_password.get_secret_value() == "s3cret-from-file"
+        assert "s3cret-from-file" not in repr(settings)
+        assert "s3cret-from-file" not in str(settings.model_dump())
+    finally:
+        get_settings.cache_clear()
+
+
+def test_incomplete_security_settings_stop_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKORDER_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    with pytest.raises(ValidationError, match="SASL_SSL needs"):
+        Settings()
+    monkeypatch.delenv("BACKORDER_KAFKA_SECURITY_PROTOCOL")
+    monkeypatch.setenv("BACKORDER_DATABASE_SSL", "verify-full")
+    with pytest.raises(ValidationError, match="verify-full needs"):
+        Settings()
+
+
+def test_a_bad_value_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKORDER_DEFAULT_BACKORDERS", "sometimes")
+    with pytest.raises(ValidationError):
+        Settings()
