@@ -289,3 +289,39 @@ def order(order_id: str = typer.Argument(..., help="the order id")) -> None:
             line["reason"] or "",
         )
     console.print(table)
+
+
+@app.command()
+def demand(
+    limit: int = typer.Option(50, min=1, help="SKUs shown, most waiting units first"),
+    csv_output: bool = typer.Option(False, "--csv", help="CSV on standard output"),
+) -> None:
+    """Demand report for purchasing: per SKU, the lines and units waiting and the oldest wait."""
+    import csv
+    import sys
+    from datetime import UTC, datetime
+
+    from services.ops.queries import demand_report, waited
+
+    rows = _read(lambda session: demand_report(session, limit=limit))
+    now = datetime.now(UTC)
+    header = ["sku", "waiting_lines", "waiting_units", "oldest_wait", "oldest_since"]
+    records = [
+        [
+            row["sku"],
+            str(row["waiting_lines"]),
+            str(row["waiting_units"]),
+            waited(row["oldest_since"], now),
+            row["oldest_since"].isoformat(),
+        ]
+        for row in rows
+    ]
+    if csv_output:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(header)
+        writer.writerows(records)
+        return
+    table = Table(*header, title="Backorder demand")
+    for record in records:
+        table.add_row(*record)
+    Console().print(table)

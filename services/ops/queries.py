@@ -79,3 +79,24 @@ def waited(since: datetime | None, now: datetime) -> str:
     seconds = int((now - since).total_seconds())
     days, rest = divmod(seconds, 86_400)
     return f"{days}d {rest // 3600}h" if days else f"{rest // 3600}h {rest % 3600 // 60}m"
+
+
+async def demand_report(session: AsyncSession, *, limit: int) -> list[dict[str, Any]]:
+    """Per SKU with waiting lines: how much is wanted and for how long, most wanted first."""
+    rows = (
+        (
+            await session.execute(
+                text(
+                    "select l.sku, count(*) as waiting_lines, sum(l.waiting) as waiting_units,"
+                    " min(l.requested_at) as oldest_since, coalesce(max(b.available), 0) as unheld"
+                    " from allocation_line l left join sku_book b using (sku)"
+                    " where l.waiting > 0 group by l.sku"
+                    " order by waiting_units desc, oldest_since limit :limit"
+                ),
+                {"limit": limit},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    return [dict(row) for row in rows]

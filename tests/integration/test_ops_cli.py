@@ -29,5 +29,11 @@ async def test_queue_and_order_views(
     assert f"{first} partially_allocated (version 2)" in state
     assert sku in state
 
+    report = await backorder("demand", "--csv", "--limit", "100000")
+    row = next(line for line in report.splitlines() if line.startswith(sku + ","))
+    assert row.split(",")[:3] == [sku, "2", "5"]  # two lines, 2 + 3 units waiting
+    assert report.splitlines()[0] == "sku,waiting_lines,waiting_units,oldest_wait,oldest_since"
+    assert "Backorder demand" in await backorder("demand")
+
     await backorder("order", unique("nobody"), expect=1)
     await backorder("queue", unique("SKU"), expect=1)
