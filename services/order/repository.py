@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.order.domain.model import Order, OrderLine
@@ -132,12 +133,7 @@ async def take_cancellations(
             .with_for_update()
         )
     ).all()
-    if rows:
-        await session.execute(
-            delete(PendingCancellationRow).where(
-                PendingCancellationRow.id.in_([r.id for r in rows])  # type: ignore[union-attr]
-            )
-        )
+    await _forget(session, rows)
     return rows
 
 
@@ -154,10 +150,15 @@ async def take_expired_cancellations(
             .with_for_update(skip_locked=True)
         )
     ).all()
+    await _forget(session, rows)
+    return rows
+
+
+async def _forget(session: AsyncSession, rows: Sequence[PendingCancellationRow]) -> None:
+    """Deletes pending cancels taken under lock, in the caller's transaction."""
     if rows:
         await session.execute(
             delete(PendingCancellationRow).where(
-                PendingCancellationRow.id.in_([r.id for r in rows])  # type: ignore[union-attr]
+                col(PendingCancellationRow.id).in_([r.id for r in rows])
             )
         )
-    return rows
