@@ -4,7 +4,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from services.allocator import repository
+from services.allocator.domain.eta import change as eta_change
+from services.allocator.domain.eta import expected_dates
 from services.allocator.domain.model import Line
 from shared.contracts.headers import event_id
 from shared.contracts.internal import (
@@ -13,6 +17,7 @@ from shared.contracts.internal import (
     CancelLine,
     LineAllocationChanged,
     ReceiveStock,
+    ScheduleRestock,
     SetSkuPolicy,
 )
 from shared.contracts.topics import LINE_ALLOCATION_CHANGED
@@ -64,7 +69,19 @@ async def handle_command(
                 changed = book.cancel(line_to_cancel, command.reason)
         case ReceiveStock():
             locked.row.received_total += command.quantity
+            if command.po_id:
+                await repository.fulfil_restock(
+                    session, sku=book.sku, po_id=command.po_id, quantity=command.quantity
+                )
             changed = book.receive(command.quantity)
+        case ScheduleRestock():
+            await repository.schedule_restock(
+                session,
+                sku=book.sku,
+                po_id=command.po_id,
+                quantity=command.quantity,
+                expected_at=command.expected_at,
+            )
         case SetSkuPolicy():
             repository.set_policy(
                 locked,
@@ -77,9 +94,11 @@ async def handle_command(
         for line in changed
         if not line.cancelled
     )
+    etas = await _expected_dates(session, locked, changed)
     repository.save(locked, changed=changed)
     now = datetime.now(UTC)
     for line in changed:
+        eta, eta_change = etas.get(id(line), (None, None))
         revision = locked.revision_of(line)
         uow.publish(
             topic=LINE_ALLOCATION_CHANGED.name,
@@ -94,6 +113,8 @@ async def handle_command(
                 rejected=line.rejected,
                 status=line.status,
                 queue_position=book.position(line),
+                eta=eta,
+                eta_change=eta_change,
                 reason=line.reason,
                 revision=revision,
                 occurred_at=now,
@@ -103,3 +124,26 @@ async def handle_command(
             correlation_id=line.order_id,
         )
     return Outcome(statuses=[line.status for line in changed], units_filled=filled)
+
+
+async def _expected_dates(
+    session: AsyncSession, locked: repository.LockedBook, changed: list[Line]
+) -> dict[int, tuple[datetime | None, str | None]]:
+    """Recomputes the waiting lines' dates; a line whose date moved joins `changed`."""
+    book = locked.book
+    restocks = await repository.load_restocks(session, sku=book.sku)
+    dates = expected_dates([line.short for line in book.queue], restocks)
+    in_changed = {id(line) for line in changed}
+    etas: dict[int, tuple[datetime | None, str | None]] = {}
+    for line, date in zip(book.queue, dates, strict=True):
+        row = locked.lines[(line.order_id, line.line_id)]
+        moved = eta_change(row.eta, date)
+        row.eta = date
+        etas[id(line)] = (date, moved)
+        if moved and id(line) not in in_changed:
+            changed.append(line)
+            in_changed.add(id(line))
+    for line in changed:
+        if id(line) not in etas:  # left the queue: filled, rejected or cancelled
+            locked.lines[(line.order_id, line.line_id)].eta = None
+    return etas

@@ -3,12 +3,14 @@
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.allocator.domain.eta import Restock
 from services.allocator.domain.model import Line, Policy, SkuBook
-from services.allocator.tables import AllocationLineRow, SkuBookRow
+from services.allocator.tables import AllocationLineRow, ScheduledRestockRow, SkuBookRow
 
 
 @dataclass
@@ -134,3 +136,42 @@ def save(locked: LockedBook, *, changed: list[Line]) -> None:
         line_row.reason = line.reason
         line_row.revision += 1
         line_row.updated_at = now
+
+
+async def load_restocks(session: AsyncSession, *, sku: str) -> list[Restock]:
+    rows = (
+        await session.scalars(
+            select(ScheduledRestockRow).where(col(ScheduledRestockRow.sku) == sku)
+        )
+    ).all()
+    return [Restock(po_id=r.po_id, quantity=r.quantity, expected_at=r.expected_at) for r in rows]
+
+
+async def schedule_restock(
+    session: AsyncSession, *, sku: str, po_id: str, quantity: int, expected_at: datetime
+) -> None:
+    """A later word on a purchase order replaces the earlier one; 0 withdraws it."""
+    if quantity == 0:
+        await session.execute(
+            delete(ScheduledRestockRow).where(
+                col(ScheduledRestockRow.sku) == sku, col(ScheduledRestockRow.po_id) == po_id
+            )
+        )
+        return
+    values = {"quantity": quantity, "expected_at": expected_at}
+    await session.execute(
+        insert(ScheduledRestockRow)
+        .values(sku=sku, po_id=po_id, **values)
+        .on_conflict_do_update(index_elements=["sku", "po_id"], set_=values)
+    )
+
+
+async def fulfil_restock(session: AsyncSession, *, sku: str, po_id: str, quantity: int) -> None:
+    """A receipt naming its purchase order: that much of it is no longer expected."""
+    restock = await session.get(ScheduledRestockRow, (sku, po_id), populate_existing=True)
+    if restock is None:
+        return
+    if restock.quantity <= quantity:
+        await session.delete(restock)
+    else:
+        restock.quantity -= quantity

@@ -37,7 +37,20 @@ class AllocationLineRow(SQLModel, table=True):
     cancelled: bool = False
     reason: str | None = None
     revision: int = 0
+    # The expected date last told: a recomputation publishes only when it moves.
+    eta: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     requested_at: datetime = Field(
         sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
     )
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class ScheduledRestockRow(SQLModel, table=True):
+    """Supply expected for a SKU: what expected dates are computed from."""
+
+    __tablename__ = "scheduled_restock"
+
+    sku: str = Field(primary_key=True)
+    po_id: str = Field(primary_key=True)
+    quantity: int = Field(sa_type=BigInteger)
+    expected_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

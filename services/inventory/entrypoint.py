@@ -4,9 +4,14 @@ from faststream import Context
 from faststream.kafka import KafkaMessage, KafkaRouter
 
 from services.inventory import handlers
-from shared.contracts.inputs import SkuPolicy, StockReceived
-from shared.contracts.internal import ReceiveStock, SetSkuPolicy
-from shared.contracts.topics import ALLOCATION_COMMANDS, SKU_POLICY, STOCK_RECEIVED
+from shared.contracts.inputs import RestockScheduled, SkuPolicy, StockReceived
+from shared.contracts.internal import ReceiveStock, ScheduleRestock, SetSkuPolicy
+from shared.contracts.topics import (
+    ALLOCATION_COMMANDS,
+    RESTOCK_SCHEDULED,
+    SKU_POLICY,
+    STOCK_RECEIVED,
+)
 from shared.messaging.errors import PoisonMessage
 from shared.messaging.records import record_of
 from shared.messaging.subscriptions import consumes
@@ -18,7 +23,7 @@ router = KafkaRouter()
 # The outbox relay sends these; declared here so the AsyncAPI document shows them.
 allocation_commands = router.publisher(
     ALLOCATION_COMMANDS.name,
-    schema=ReceiveStock | SetSkuPolicy,
+    schema=ReceiveStock | SetSkuPolicy | ScheduleRestock,
     title=f"{ALLOCATION_COMMANDS.name}:inventory",
     description="Stock receipts and SKU policies, keyed by SKU.",
 )
@@ -41,4 +46,11 @@ async def on_sku_policy(
         raise PoisonMessage("a policy tombstone needs the SKU as its key")
     async with runtime.unit_of_work() as uow:
         await handlers.set_policy(sku=sku, policy=policy, uow=uow)
+        await runtime.committed(uow)
+
+
+@consumes(router, RESTOCK_SCHEDULED, service=SERVICE)
+async def on_restock_scheduled(restock: RestockScheduled, runtime: Runtime = Context()) -> None:
+    async with runtime.unit_of_work() as uow:
+        await handlers.schedule_restock(restock, uow=uow)
         await runtime.committed(uow)

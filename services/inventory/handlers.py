@@ -6,10 +6,10 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
-from services.inventory.tables import SkuPolicyRow, StockReceiptRow
+from services.inventory.tables import RestockScheduleRow, SkuPolicyRow, StockReceiptRow
 from shared.contracts.headers import event_id
-from shared.contracts.inputs import SkuPolicy, StockReceived
-from shared.contracts.internal import ReceiveStock, SetSkuPolicy
+from shared.contracts.inputs import RestockScheduled, SkuPolicy, StockReceived
+from shared.contracts.internal import ReceiveStock, ScheduleRestock, SetSkuPolicy
 from shared.contracts.topics import ALLOCATION_COMMANDS
 from shared.db.unit_of_work import UnitOfWork
 from shared.messaging.errors import PoisonMessage
@@ -43,7 +43,10 @@ async def receive_stock(receipt: StockReceived, *, uow: UnitOfWork) -> None:
         topic=ALLOCATION_COMMANDS.name,
         key=receipt.sku,
         event=ReceiveStock(
-            receipt_id=receipt.receipt_id, sku=receipt.sku, quantity=receipt.quantity
+            receipt_id=receipt.receipt_id,
+            sku=receipt.sku,
+            quantity=receipt.quantity,
+            po_id=receipt.po_id,
         ),
         event_type="ReceiveStock",
         event_id=event_id(CONSUMER, "receipt", receipt.receipt_id),
@@ -82,4 +85,46 @@ async def set_policy(*, sku: str, policy: SkuPolicy | None, uow: UnitOfWork) -> 
         event_type="SetSkuPolicy",
         event_id=event_id(CONSUMER, "policy", sku, str(revision)),
         correlation_id=sku,
+    )
+
+
+async def schedule_restock(restock: RestockScheduled, *, uow: UnitOfWork) -> None:
+    """Records the latest word on a purchase order and hands it to the SKU's book."""
+    session = uow.session
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext("po:" + restock.po_id))))
+    previous = await session.get(RestockScheduleRow, restock.po_id, populate_existing=True)
+    if previous is not None and previous.sku != restock.sku and previous.quantity:
+        # The order moved to another SKU: withdraw it from the first one.
+        _forward_restock(
+            uow, restock.po_id, previous.sku, 0, previous.expected_at, previous.revision
+        )
+    values = {
+        "sku": restock.sku,
+        "quantity": restock.quantity,
+        "expected_at": restock.expected_at,
+        "updated_at": datetime.now(UTC),
+    }
+    revision = await session.scalar(
+        insert(RestockScheduleRow)
+        .values(po_id=restock.po_id, revision=1, **values)
+        .on_conflict_do_update(
+            index_elements=["po_id"], set_={**values, "revision": RestockScheduleRow.revision + 1}
+        )
+        .returning(col(RestockScheduleRow.revision))
+    )
+    _forward_restock(
+        uow, restock.po_id, restock.sku, restock.quantity, restock.expected_at, revision or 1
+    )
+
+
+def _forward_restock(
+    uow: UnitOfWork, po_id: str, sku: str, quantity: int, expected_at: datetime, revision: int
+) -> None:
+    uow.publish(
+        topic=ALLOCATION_COMMANDS.name,
+        key=sku,
+        event=ScheduleRestock(po_id=po_id, sku=sku, quantity=quantity, expected_at=expected_at),
+        event_type="ScheduleRestock",
+        event_id=event_id(CONSUMER, "restock", po_id, sku, str(revision)),
+        correlation_id=po_id,
     )

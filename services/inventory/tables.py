@@ -16,6 +16,20 @@ class StockReceiptRow(SQLModel, table=True):
     recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
+class RestockScheduleRow(SQLModel, table=True):
+    """The latest word on each purchase order; quantity 0 once withdrawn."""
+
+    __tablename__ = "restock_schedule"
+
+    po_id: str = Field(primary_key=True)
+    sku: str = Field(index=True)
+    quantity: int = Field(sa_type=BigInteger)
+    expected_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # Counts the messages applied, giving each forwarded command its own id.
+    revision: int = 0
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
 class SkuPolicyRow(SQLModel, table=True):
     __tablename__ = "sku_policy"
 

@@ -130,6 +130,8 @@ async def record_allocation(change: LineAllocationChanged, *, uow: UnitOfWork) -
             queue_position=change.queue_position,
             reason=change.reason,
             revision=change.revision,
+            eta=change.eta.isoformat() if change.eta else None,
+            eta_change=change.eta_change,
         )
     )
     if applied:

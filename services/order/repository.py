@@ -55,6 +55,8 @@ async def load(session: AsyncSession, order_id: str) -> StoredOrder | None:
                 queue_position=r.queue_position,
                 reason=r.reason,
                 revision=r.revision,
+                eta=r.eta,
+                eta_change=r.eta_change,
             )
             for r in line_rows
         ],
@@ -110,6 +112,8 @@ def save(stored: StoredOrder) -> None:
         line_row.queue_position = line.queue_position
         line_row.reason = line.reason
         line_row.revision = line.revision
+        line_row.eta = line.eta
+        line_row.eta_change = line.eta_change
 
 
 async def remember_cancellation(session: AsyncSession, pending: PendingCancellationRow) -> None:

@@ -39,6 +39,8 @@ class OrderLineRow(SQLModel, table=True):
     queue_position: int | None = None
     reason: str | None = None
     revision: int = 0
+    eta: str | None = None
+    eta_change: str | None = None
 
 
 class PendingCancellationRow(SQLModel, table=True):

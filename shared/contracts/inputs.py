@@ -1,6 +1,6 @@
 """Messages published by upstream shop systems."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field, NonNegativeInt, model_validator
 
@@ -57,12 +57,23 @@ class CancelRequested(Contract):
 
 
 class StockReceived(Contract):
-    """`inventory.stock-received`, key `sku`."""
+    """`inventory.stock-received`, key `sku`; `po_id` names the scheduled restock it fulfils."""
 
     receipt_id: Identifier
     sku: Sku
     quantity: Quantity
     received_at: AwareDatetime
+    po_id: Identifier | None = None
+
+
+class RestockScheduled(Contract):
+    """`inventory.restock-scheduled`, key `sku`: a later message for a `po_id` replaces the
+    earlier one; quantity 0 withdraws it."""
+
+    po_id: Identifier
+    sku: Sku
+    quantity: Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
+    expected_at: AwareDatetime
 
 
 class SkuPolicy(Contract):

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, NonNegativeInt, PositiveInt
 
 from shared.contracts.common import Contract
-from shared.contracts.outputs import LineStatus
+from shared.contracts.outputs import EtaChange, LineStatus
 
 
 class AllocateLine(Contract):
@@ -34,6 +34,16 @@ class ReceiveStock(Contract):
     receipt_id: str
     sku: str
     quantity: PositiveInt
+    po_id: str | None = None
+
+
+class ScheduleRestock(Contract):
+    type: Literal["schedule-restock"] = "schedule-restock"
+    po_id: str
+    sku: str
+    # 0 withdraws the restock.
+    quantity: NonNegativeInt
+    expected_at: datetime
 
 
 class SetSkuPolicy(Contract):
@@ -45,7 +55,8 @@ class SetSkuPolicy(Contract):
 
 
 AllocationCommand = Annotated[
-    AllocateLine | CancelLine | ReceiveStock | SetSkuPolicy, Field(discriminator="type")
+    AllocateLine | CancelLine | ReceiveStock | SetSkuPolicy | ScheduleRestock,
+    Field(discriminator="type"),
 ]
 
 
@@ -61,6 +72,9 @@ class LineAllocationChanged(Contract):
     rejected: NonNegativeInt
     status: LineStatus
     queue_position: PositiveInt | None = None
+    # When the scheduled restocks are expected to cover the line; None: no date yet.
+    eta: datetime | None = None
+    eta_change: EtaChange | None = None
     reason: str | None = None
     # Grows with every change of the line, so a stale or repeated event is recognised.
     revision: PositiveInt

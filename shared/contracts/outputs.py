@@ -9,6 +9,8 @@ from shared.contracts.common import Contract
 
 LineStatus = Literal["allocated", "partially_allocated", "backordered", "rejected", "cancelled"]
 OrderStatus = LineStatus
+# How a line's expected date moved in this version: a later date is a delay.
+EtaChange = Literal["set", "delayed", "earlier", "cleared"]
 
 
 class OrderLineState(Contract):
@@ -21,6 +23,9 @@ class OrderLineState(Contract):
     status: LineStatus
     # Position in the SKU's queue when this picture was taken; 1 is filled next.
     queue_position: PositiveInt | None = None
+    # Expected date while the line waits: when scheduled restocks cover it; None: no date yet.
+    eta: datetime | None = None
+    eta_change: EtaChange | None = None
     reason: str | None = None
 
 

@@ -89,6 +89,14 @@ STOCK_RECEIVED = Topic(
     schema=inputs.StockReceived,
     description="Units of a SKU arrived and can be allocated.",
 )
+RESTOCK_SCHEDULED = Topic(
+    name="inventory.restock-scheduled",
+    key="sku",
+    producer="upstream purchasing",
+    consumers=("inventory",),
+    schema=inputs.RestockScheduled,
+    description="A purchase order expected to restock a SKU; quantity 0 withdraws it.",
+)
 SKU_POLICY = Topic(
     name="inventory.sku-policy",
     key="sku",
@@ -103,7 +111,7 @@ ALLOCATION_COMMANDS = Topic(
     key="sku",
     producer="order, inventory",
     consumers=("allocator",),
-    schema="AllocateLine | CancelLine | ReceiveStock | SetSkuPolicy (field `type`)",
+    schema="AllocateLine | CancelLine | ReceiveStock | SetSkuPolicy | ScheduleRestock (`type`)",
     description="Everything that changes a SKU's book, in the order its partition fixes.",
 )
 LINE_ALLOCATION_CHANGED = Topic(
@@ -127,6 +135,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     ORDERS_PLACED,
     ORDERS_CANCEL_REQUESTED,
     STOCK_RECEIVED,
+    RESTOCK_SCHEDULED,
     SKU_POLICY,
     ALLOCATION_COMMANDS,
     LINE_ALLOCATION_CHANGED,

@@ -17,6 +17,9 @@ class OrderLine:
     queue_position: int | None = None
     reason: str | None = None
     revision: int = 0
+    # ISO-8601, or None: no date yet. `eta_change` says how it moved in the latest version.
+    eta: str | None = None
+    eta_change: str | None = None
 
     @property
     def open(self) -> bool:
@@ -33,6 +36,8 @@ class LineDecision:
     queue_position: int | None
     reason: str | None
     revision: int
+    eta: str | None = None
+    eta_change: str | None = None
 
 
 @dataclass
@@ -63,6 +68,8 @@ class Order:
         line = self.line(decision.line_id)
         if line is None or decision.revision <= line.revision:
             return False
+        for other in self.lines:
+            other.eta_change = None  # a change of date is news only in the version that makes it
         line.allocated, line.backordered, line.rejected = (
             decision.allocated,
             decision.backordered,
@@ -70,6 +77,7 @@ class Order:
         )
         line.status, line.queue_position = decision.status, decision.queue_position
         line.reason, line.revision = decision.reason, decision.revision
+        line.eta, line.eta_change = decision.eta, decision.eta_change
         return True
 
     @property
@@ -109,6 +117,8 @@ class Order:
                     "rejected": line.rejected,
                     "status": line.status,
                     "queue_position": line.queue_position,
+                    "eta": line.eta,
+                    "eta_change": line.eta_change,
                     "reason": line.reason,
                 }
                 for line in self.lines

@@ -1,0 +1,73 @@
+"""Expected dates from scheduled restocks, and a rescheduled restock telling only those delayed."""
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from shared.contracts.topics import ORDERS_PLACED, RESTOCK_SCHEDULED, STOCK_RECEIVED
+from shared.messaging.client import EdgeClient, TopicTail
+from tests.support.checks import latest_line, wait_for_statuses, wait_for_value
+from tests.support.shop import order_placed, stock_received, unique
+
+DAY = datetime(2027, 1, 4, tzinfo=UTC)
+
+
+def restock(po_id: str, sku: str, quantity: int, days: int) -> dict[str, object]:
+    expected = DAY + timedelta(days=days)
+    return {"po_id": po_id, "sku": sku, "quantity": quantity, "expected_at": expected.isoformat()}
+
+
+def day(days: int) -> datetime:
+    return DAY + timedelta(days=days)
+
+
+def eta(tail: TopicTail, order_id: str) -> datetime | None:
+    value = latest_line(tail, order_id)["eta"]
+    return datetime.fromisoformat(value) if value else None
+
+
+async def test_dates_follow_the_schedule_and_a_delay_reaches_only_those_it_delays(
+    shop: EdgeClient, status_changes: TopicTail, db: asyncpg.Connection
+) -> None:
+    sku, po1, po2 = unique("SKU"), unique("po"), unique("po")
+    await shop.publish(RESTOCK_SCHEDULED.name, key=sku, value=restock(po1, sku, 2, 1))
+    await shop.publish(RESTOCK_SCHEDULED.name, key=sku, value=restock(po2, sku, 2, 9))
+    await wait_for_value(
+        db, "select count(*) from scheduled_restock where sku = $1", sku, expected=2
+    )
+    first, second, third = unique("o"), unique("o"), unique("o")
+    for order_id, quantity in ((first, 2), (second, 2), (third, 1)):
+        await shop.publish(
+            ORDERS_PLACED.name, key=order_id, value=order_placed(order_id, (sku, quantity))
+        )
+        await wait_for_statuses(status_changes, {order_id: "backordered"})
+    assert [eta(status_changes, o) for o in (first, second, third)] == [
+        day(1),
+        day(9),
+        None,
+    ]
+    versions = {o: len(status_changes.values(key=o)) for o in (first, second, third)}
+
+    # po2 slips by a week: only the second order depends on it
+    await shop.publish(RESTOCK_SCHEDULED.name, key=sku, value=restock(po2, sku, 2, 16))
+    await status_changes.wait_for(
+        lambda _: len(status_changes.values(key=second)) == versions[second] + 1
+    )
+    assert eta(status_changes, second) == day(16)
+    assert latest_line(status_changes, second)["eta_change"] == "delayed"
+    await wait_for_value(
+        db,
+        "select subject from customer_message where order_id = $1 order by version desc limit 1",
+        second,
+        expected=f"Your order {second} is delayed",
+    )
+
+    # po1 arrives, naming itself: the first order is filled, the others keep their dates
+    await shop.publish(
+        STOCK_RECEIVED.name, key=sku, value=stock_received(unique("r"), sku, 2) | {"po_id": po1}
+    )
+    await wait_for_statuses(status_changes, {first: "allocated"})
+    await status_changes.poll(2.0)
+    assert len(status_changes.values(key=third)) == versions[third]
+    assert eta(status_changes, second) == day(16)
+    assert await db.fetchval("select count(*) from scheduled_restock where sku = $1", sku) == 1
