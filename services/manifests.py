@@ -23,11 +23,13 @@ def useful_replicas(service: str) -> int:
     return min(counts) if counts else 1
 
 
-def _probe(path: str, period: int) -> dict[str, Any]:
+def _probe(path: str, period: int, failures: int = 3) -> dict[str, Any]:
+    # /health/ready waits up to 2 s for each of Kafka and PostgreSQL.
     return {
         "httpGet": {"path": path, "port": "http"},
         "periodSeconds": period,
-        "failureThreshold": 3,
+        "timeoutSeconds": 5,
+        "failureThreshold": failures,
     }
 
 
@@ -61,6 +63,9 @@ def deployment(service: str) -> dict[str, Any]:
                                 {"configMapRef": {"name": "backorder-config"}},
                                 {"secretRef": {"name": "backorder-secrets"}},
                             ],
+                            # The port opens once the broker and database were reached at
+                            # start; give an outage at start-up time before liveness counts.
+                            "startupProbe": _probe("/health/live", 5, failures=60),
                             "livenessProbe": _probe("/health/live", 10),
                             "readinessProbe": _probe("/health/ready", 5),
                             "resources": {

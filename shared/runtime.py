@@ -137,7 +137,8 @@ def build_app(
         await producer.stop()
         await engine.dispose()
         if tracer_provider:
-            tracer_provider.shutdown()
+            # Flushing may wait on an unreachable collector: keep it off the event loop.
+            await asyncio.to_thread(tracer_provider.shutdown)
 
     return app
 

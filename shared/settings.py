@@ -11,6 +11,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     SecretStr,
+    ValidationError,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,7 +80,18 @@ class Settings(BaseSettings):
         return self.database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
 
 
+class ConfigurationError(Exception):
+    """Bad configuration, described without echoing values: they may be secrets."""
+
+
 @lru_cache
 def get_settings() -> Settings:
     secrets_dir = os.environ.get("BACKORDER_SECRETS_DIR")
-    return Settings(_secrets_dir=secrets_dir) if secrets_dir else Settings()
+    try:
+        return Settings(_secrets_dir=secrets_dir) if secrets_dir else Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+            for e in error.errors(include_input=False, include_url=False)
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from None

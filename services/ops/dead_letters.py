@@ -1,5 +1,6 @@
 """Dead letters for operators: list, show, and replay to the original topic, once."""
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,10 +42,12 @@ class DeadLetter:
         return next((v.decode(errors="replace") for k, v in self.headers if k == name), None)
 
     def original_headers(self) -> list[tuple[str, bytes]]:
-        return [(k, v) for k, v in self.headers if not k.startswith("dlq-")]
+        return [(k, v) for k, v in self.headers if not k.startswith("dlq-") and k != REPLAYED_FROM]
 
 
-async def read_all(kafka: dict[str, Any], dlq_topic: str) -> list[DeadLetter]:
+async def read_all(
+    kafka: dict[str, Any], dlq_topic: str, *, timeout: float = 120.0
+) -> list[DeadLetter]:
     """Every dead letter still retained in `dlq_topic`, oldest first per partition."""
     consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
     await consumer.start()
@@ -56,7 +59,10 @@ async def read_all(kafka: dict[str, Any], dlq_topic: str) -> list[DeadLetter]:
         await consumer.seek_to_beginning(*assignment)
         ends = await consumer.end_offsets(assignment)
         letters: list[DeadLetter] = []
+        deadline = asyncio.get_running_loop().time() + timeout
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{dlq_topic}: not read to its end within {timeout:g}s")
             batches = await consumer.getmany(timeout_ms=1000)
             for records in batches.values():
                 letters.extend(

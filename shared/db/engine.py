@@ -21,6 +21,8 @@ def make_engine(settings: Settings, *, pool_size: int = 5) -> AsyncEngine:
         settings.async_database_url,
         pool_size=pool_size,
         pool_pre_ping=True,
+        # Error texts reach logs and dlq-reason headers: no customer data in them.
+        hide_parameters=True,
         connect_args=connect_args,
     )
 

@@ -36,11 +36,11 @@ class ApplyReport:
 async def describe(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> dict[str, TopicState]:
     """The cluster's view of the declared topics that exist."""
     names = [spec.name for spec in specs]
-    found = {
-        t["topic"]: t
-        for t in await admin.describe_topics(names)
-        if t["error_code"] != UNKNOWN_TOPIC
-    }
+    described = await admin.describe_topics(names)
+    _raise_errors(
+        [t for t in described if t["error_code"] not in (0, UNKNOWN_TOPIC)], "describing topics"
+    )
+    found = {t["topic"]: t for t in described if t["error_code"] != UNKNOWN_TOPIC}
     if not found:
         return {}
     wanted_keys = {spec.name: spec.config for spec in specs}
@@ -73,6 +73,7 @@ async def partitions_of(kafka: dict[str, Any], topic: str) -> list[int]:
     await admin.start()
     try:
         (found,) = await admin.describe_topics([topic])
+        _raise_errors([found] if found["error_code"] not in (0, UNKNOWN_TOPIC) else [], topic)
         return sorted(p["partition"] for p in found["partitions"])
     finally:
         await admin.close()

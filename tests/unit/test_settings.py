@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from shared.settings import Settings, get_settings
+from shared.settings import ConfigurationError, Settings, get_settings
 
 
 def test_sasl_password_from_a_secret_file_is_never_shown(
@@ -40,3 +40,18 @@ def test_a_bad_value_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("BACKORDER_DEFAULT_BACKORDERS", "sometimes")
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_a_configuration_error_never_echoes_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://admin:hunter2secret@db/backorder")
+    monkeypatch.setenv("BACKORDER_KAFKA_SASL_PASSWORD", "another-secret")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigurationError) as refused:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    message = str(refused.value)
+    assert "DATABASE_URL" in message
+    assert "hunter2secret" not in message
+    assert "another-secret" not in message
