@@ -293,10 +293,11 @@ def order(order_id: str = typer.Argument(..., help="the order id")) -> None:
 
 @app.command()
 def demand(
-    limit: int = typer.Option(50, min=1, help="SKUs shown, most waiting units first"),
+    limit: int = typer.Option(50, min=1, help="SKUs shown, largest shortfall first"),
     csv_output: bool = typer.Option(False, "--csv", help="CSV on standard output"),
 ) -> None:
-    """Demand report for purchasing: per SKU, the lines and units waiting and the oldest wait."""
+    """Demand report for purchasing: per SKU, what waits, since when, what is scheduled to
+    arrive and the shortfall no purchase order covers yet."""
     import csv
     import sys
     from datetime import UTC, datetime
@@ -305,7 +306,16 @@ def demand(
 
     rows = _read(lambda session: demand_report(session, limit=limit))
     now = datetime.now(UTC)
-    header = ["sku", "waiting_lines", "waiting_units", "oldest_wait", "oldest_since"]
+    header = [
+        "sku",
+        "waiting_lines",
+        "waiting_units",
+        "oldest_wait",
+        "oldest_since",
+        "scheduled_supply",
+        "next_expected",
+        "shortfall",
+    ]
     records = [
         [
             row["sku"],
@@ -313,6 +323,9 @@ def demand(
             str(row["waiting_units"]),
             waited(row["oldest_since"], now),
             row["oldest_since"].isoformat(),
+            str(row["scheduled_supply"]),
+            row["next_expected"].isoformat() if row["next_expected"] else "",
+            str(row["shortfall"]),
         ]
         for row in rows
     ]

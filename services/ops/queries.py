@@ -81,22 +81,23 @@ def waited(since: datetime | None, now: datetime) -> str:
     return f"{days}d {rest // 3600}h" if days else f"{rest // 3600}h {rest % 3600 // 60}m"
 
 
+_DEMAND = text(
+    "with waiting as ("
+    "  select sku, count(*) as waiting_lines, sum(waiting) as waiting_units,"
+    "  min(requested_at) as oldest_since"
+    "  from allocation_line where waiting > 0 group by sku),"
+    " supply as ("
+    "  select sku, sum(quantity) as scheduled, min(expected_at) as next_expected"
+    "  from scheduled_restock group by sku)"
+    " select w.*, coalesce(s.scheduled, 0) as scheduled_supply, s.next_expected,"
+    " greatest(w.waiting_units - coalesce(s.scheduled, 0), 0) as shortfall"
+    " from waiting w left join supply s using (sku)"
+    " order by shortfall desc, waiting_units desc, oldest_since limit :limit"
+)
+
+
 async def demand_report(session: AsyncSession, *, limit: int) -> list[dict[str, Any]]:
-    """Per SKU with waiting lines: how much is wanted and for how long, most wanted first."""
-    rows = (
-        (
-            await session.execute(
-                text(
-                    "select l.sku, count(*) as waiting_lines, sum(l.waiting) as waiting_units,"
-                    " min(l.requested_at) as oldest_since, coalesce(max(b.available), 0) as unheld"
-                    " from allocation_line l left join sku_book b using (sku)"
-                    " where l.waiting > 0 group by l.sku"
-                    " order by waiting_units desc, oldest_since limit :limit"
-                ),
-                {"limit": limit},
-            )
-        )
-        .mappings()
-        .all()
-    )
+    """Per SKU with waiting lines: how much is wanted, for how long, what is on its way and
+    what no purchase order covers yet (the shortfall), largest shortfall first."""
+    rows = (await session.execute(_DEMAND, {"limit": limit})).mappings().all()
     return [dict(row) for row in rows]

@@ -46,7 +46,7 @@ def secure_settings(env: dict[str, str], **overrides: str) -> Settings:
     }
     values["KAFKA_BOOTSTRAP_SERVERS"] = env["KAFKA_BOOTSTRAP_SERVERS"]
     values["kafka_sasl_password"] = password(env)
-    values["DATABASE_URL"] = Settings().database_url
+    values["DATABASE_URL"] = env["DATABASE_URL"]
     return Settings.model_validate({**values, **overrides})
 
 

@@ -50,6 +50,8 @@ async def test_in_stock_line_is_allocated_at_once(
         "rejected": 0,
         "status": "allocated",
         "queue_position": None,
+        "eta": None,
+        "eta_change": None,
         "reason": None,
     }
     await assert_books_consistent(db, [sku])

@@ -7,6 +7,7 @@ import asyncpg
 from shared.contracts.topics import ORDERS_PLACED, RESTOCK_SCHEDULED, STOCK_RECEIVED
 from shared.messaging.client import EdgeClient, TopicTail
 from tests.support.checks import latest_line, wait_for_statuses, wait_for_value
+from tests.support.cli import backorder
 from tests.support.shop import order_placed, stock_received, unique
 
 DAY = datetime(2027, 1, 4, tzinfo=UTC)
@@ -71,3 +72,7 @@ async def test_dates_follow_the_schedule_and_a_delay_reaches_only_those_it_delay
     assert len(status_changes.values(key=third)) == versions[third]
     assert eta(status_changes, second) == day(16)
     assert await db.fetchval("select count(*) from scheduled_restock where sku = $1", sku) == 1
+    # purchasing sees it: 3 units wait (2 + 1), po2 brings 2, 1 is short
+    report = await backorder("demand", "--csv", "--limit", "100000")
+    cells = next(line for line in report.splitlines() if line.startswith(sku + ",")).split(",")
+    assert (cells[2], cells[5], cells[7]) == ("3", "2", "1")

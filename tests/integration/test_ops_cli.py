@@ -31,8 +31,13 @@ async def test_queue_and_order_views(
 
     report = await backorder("demand", "--csv", "--limit", "100000")
     row = next(line for line in report.splitlines() if line.startswith(sku + ","))
-    assert row.split(",")[:3] == [sku, "2", "5"]  # two lines, 2 + 3 units waiting
-    assert report.splitlines()[0] == "sku,waiting_lines,waiting_units,oldest_wait,oldest_since"
+    cells = row.split(",")
+    assert cells[:3] == [sku, "2", "5"]  # two lines, 2 + 3 units waiting
+    assert (cells[5], cells[7]) == ("0", "5")  # nothing scheduled: all of it is short
+    assert report.splitlines()[0] == (
+        "sku,waiting_lines,waiting_units,oldest_wait,oldest_since,"
+        "scheduled_supply,next_expected,shortfall"
+    )
     assert "Backorder demand" in await backorder("demand")
 
     await backorder("order", unique("nobody"), expect=1)
