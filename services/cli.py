@@ -338,3 +338,18 @@ def demand(
     for record in records:
         table.add_row(*record)
     Console().print(table)
+
+
+@app.command()
+def api() -> None:
+    """Serve the read-only look-up API (OpenAPI at /docs) on BACKORDER_API_PORT."""
+    import uvicorn
+
+    from services.api.app import create_api
+    from shared.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging("api", fmt=settings.log_format)
+    uvicorn.run(
+        create_api(settings), host=settings.http_host, port=settings.api_port, log_config=None
+    )

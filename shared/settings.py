@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     metrics_interval_seconds: PositiveFloat = 5.0
     metrics_top_skus: PositiveInt = 20
     log_format: Literal["json", "text"] = "json"
+    # The look-up API's bearer token; the API refuses to start without one.
+    api_token: SecretStr | None = None
+    api_port: int = Field(default=58080, ge=0, le=65535)
     # none, console (spans printed to stdout) or otlp (OTEL_EXPORTER_OTLP_* say where).
     tracing_exporter: Literal["none", "console", "otlp"] = "none"
 

@@ -62,7 +62,8 @@ async def order_state(session: AsyncSession, *, order_id: str) -> dict[str, Any]
             await session.execute(
                 text(
                     "select line_id, sku, quantity, allocated, backordered, rejected, status,"
-                    " queue_position, reason from order_line where order_id = :id order by position"
+                    " queue_position, eta, reason from order_line where order_id = :id"
+                    " order by position"
                 ),
                 {"id": order_id},
             )
