@@ -99,7 +99,7 @@ async def handle_command(
     now = datetime.now(UTC)
     for line in changed:
         eta, eta_change = etas.get(id(line), (None, None))
-        revision = locked.revision_of(line)
+        revision = locked.row_of(line).revision
         uow.publish(
             topic=LINE_ALLOCATION_CHANGED.name,
             key=line.order_id,
@@ -136,7 +136,7 @@ async def _expected_dates(
     in_changed = {id(line) for line in changed}
     etas: dict[int, tuple[datetime | None, str | None]] = {}
     for line, date in zip(book.queue, dates, strict=True):
-        row = locked.lines[(line.order_id, line.line_id)]
+        row = locked.row_of(line)
         moved = eta_change(row.eta, date)
         row.eta = date
         etas[id(line)] = (date, moved)
@@ -145,5 +145,5 @@ async def _expected_dates(
             in_changed.add(id(line))
     for line in changed:
         if id(line) not in etas:  # left the queue: filled, rejected or cancelled
-            locked.lines[(line.order_id, line.line_id)].eta = None
+            locked.row_of(line).eta = None
     return etas

@@ -20,14 +20,12 @@ class LockedBook:
     book: SkuBook
     row: SkuBookRow
     lines: dict[tuple[str, str], AllocationLineRow] = field(default_factory=dict)
-    by_line: dict[int, tuple[str, str]] = field(default_factory=dict)
 
     def _track(self, line: Line, row: AllocationLineRow) -> None:
         self.lines[(line.order_id, line.line_id)] = row
-        self.by_line[id(line)] = (line.order_id, line.line_id)
 
-    def revision_of(self, line: Line) -> int:
-        return self.lines[(line.order_id, line.line_id)].revision
+    def row_of(self, line: Line) -> AllocationLineRow:
+        return self.lines[(line.order_id, line.line_id)]
 
 
 def _policy(row: SkuBookRow, default_backorders: str) -> Policy:
@@ -128,7 +126,7 @@ def save(locked: LockedBook, *, changed: list[Line]) -> None:
     row.available = book.available
     row.updated_at = now
     for line in changed:
-        line_row = locked.lines[locked.by_line[id(line)]]
+        line_row = locked.row_of(line)
         line_row.allocated = line.allocated
         line_row.rejected = line.rejected
         line_row.waiting = line.short

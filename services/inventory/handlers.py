@@ -2,7 +2,6 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
@@ -11,6 +10,7 @@ from shared.contracts.headers import event_id
 from shared.contracts.inputs import RestockScheduled, SkuPolicy, StockReceived
 from shared.contracts.internal import ReceiveStock, ScheduleRestock, SetSkuPolicy
 from shared.contracts.topics import ALLOCATION_COMMANDS
+from shared.db.locks import lock_key
 from shared.db.unit_of_work import UnitOfWork
 from shared.messaging.errors import PoisonMessage
 
@@ -58,7 +58,7 @@ async def set_policy(*, sku: str, policy: SkuPolicy | None, uow: UnitOfWork) -> 
     """Applies the latest policy of a SKU; a tombstone (None) deletes it."""
     session = uow.session
     # Two instances overlapping in a rebalance must not interleave one SKU's policies.
-    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext("policy:" + sku))))
+    await lock_key(session, "policy:" + sku)
     backorders = policy.backorders if policy else None
     maximum = policy.max_backorder_quantity if policy else None
     values = {
@@ -91,7 +91,7 @@ async def set_policy(*, sku: str, policy: SkuPolicy | None, uow: UnitOfWork) -> 
 async def schedule_restock(restock: RestockScheduled, *, uow: UnitOfWork) -> None:
     """Records the latest word on a purchase order and hands it to the SKU's book."""
     session = uow.session
-    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext("po:" + restock.po_id))))
+    await lock_key(session, "po:" + restock.po_id)
     previous = await session.get(RestockScheduleRow, restock.po_id, populate_existing=True)
     if previous is not None and previous.sku != restock.sku and previous.quantity:
         # The order moved to another SKU: withdraw it from the first one.

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -12,12 +12,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.order.domain.model import Order, OrderLine
 from services.order.tables import CustomerOrderRow, OrderLineRow, PendingCancellationRow
 from shared.contracts.inputs import OrderPlaced
+from shared.db.locks import lock_key
 
 
 async def lock_order_id(session: AsyncSession, order_id: str) -> None:
     """Serialises everything about one order (placing, cancelling, allocation news) across
     instances, even before the order row exists, so an early cancel is never missed."""
-    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext("order:" + order_id))))
+    await lock_key(session, "order:" + order_id)
 
 
 @dataclass
