@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from services.ops.queries import sku_queue
 from shared.contracts.topics import (
     ORDERS_CANCEL_REQUESTED,
     ORDERS_PLACED,
@@ -16,6 +17,7 @@ from shared.contracts.topics import (
     SKU_POLICY,
     STOCK_RECEIVED,
 )
+from shared.db.engine import make_engine, make_session_factory
 from shared.messaging.client import EdgeClient, TopicTail
 from shared.settings import Settings
 
@@ -62,6 +64,9 @@ async def play(settings: Settings) -> None:
                     ORDERS_PLACED.name, key=oid, value=_order(oid, names[oid], mug, qty)
                 )
                 await _settle(tail, {oid: "backordered"}, f"{names[oid]} orders {qty} x {mug}")
+            # The policy travels through inventory, the order through the order service: let
+            # the policy reach the lamp's book first, as a shop sets policies before selling.
+            await _policy_in_force(settings, lamp, "deny")
             await shop.publish(ORDERS_PLACED.name, key=dan, value=_order(dan, "Dan", lamp, 1))
             await _settle(
                 tail, {dan: "rejected"}, f"Dan orders a {lamp}, which may not be backordered"
@@ -84,6 +89,20 @@ async def play(settings: Settings) -> None:
             await tail.stop()
     for oid in (ada, bob, cyd, dan):
         _print_timeline(names[oid], oid, tail.values(key=oid))
+
+
+async def _policy_in_force(settings: Settings, sku: str, backorders: str) -> None:
+    engine = make_engine(settings, pool_size=1)
+    try:
+        async with asyncio.timeout(90):
+            while True:
+                async with make_session_factory(engine)() as session:
+                    book = await sku_queue(session, sku=sku)
+                if book is not None and book["backorders"] == backorders:
+                    return
+                await asyncio.sleep(0.2)
+    finally:
+        await engine.dispose()
 
 
 def _receipt(receipt_id: str, sku: str, quantity: int) -> dict[str, Any]:
