@@ -25,8 +25,8 @@ class ServiceSpec:
 SERVICES: dict[str, ServiceSpec] = {
     "order": ServiceSpec(order.router, background=(order.sweep_expired_cancellations,)),
     "inventory": ServiceSpec(inventory.router),
-    "allocator": ServiceSpec(allocator.router),
-    "notifier": ServiceSpec(notifier.router),
+    "allocator": ServiceSpec(allocator.router, background=(allocator.sweep_overdue_lines,)),
+    "notifier": ServiceSpec(notifier.router, background=(notifier.deliver_notifications,)),
 }
 
 

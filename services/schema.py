@@ -4,7 +4,7 @@ from sqlmodel import SQLModel
 
 from services.allocator.tables import AllocationLineRow, SkuBookRow
 from services.inventory.tables import SkuPolicyRow, StockReceiptRow
-from services.notifier.tables import CustomerMessageRow
+from services.notifier.tables import NotificationRow, NotifiedOrderRow
 from services.ops.tables import DeadLetterReplayRow
 from services.order.tables import CustomerOrderRow, OrderLineRow, PendingCancellationRow
 from shared.db.tables import OutboxMessage, ProcessedMessage
@@ -13,9 +13,10 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "AllocationLineRow",
-    "CustomerMessageRow",
     "CustomerOrderRow",
     "DeadLetterReplayRow",
+    "NotificationRow",
+    "NotifiedOrderRow",
     "OrderLineRow",
     "OutboxMessage",
     "PendingCancellationRow",

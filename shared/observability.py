@@ -36,10 +36,10 @@ class Metrics:
             "backorder_dead_letters", "Messages sent to a dead-letter topic", ["topic"],
             registry=registry,
         )  # fmt: skip
-        self.customer_messages = Counter(
-            "backorder_customer_messages",
-            "Customer-facing messages recorded, by order status",
-            ["status"],
+        self.notifications = Counter(
+            "backorder_notifications",
+            "Notification delivery attempts by channel and outcome (sent, retry, failed, skipped)",
+            ["channel", "outcome"],
             registry=registry,
         )
         self.queue_units = Gauge(

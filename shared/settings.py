@@ -1,11 +1,14 @@
 """Configuration from the environment; a bad value stops the process at start-up."""
 
 import os
+from datetime import timedelta
 from functools import lru_cache
 from typing import Literal
 
 from pydantic import (
     AliasChoices,
+    AnyHttpUrl,
+    DirectoryPath,
     Field,
     FilePath,
     PositiveFloat,
@@ -47,6 +50,10 @@ class Settings(BaseSettings):
     # A cancel whose order has not arrived within this time is dead-lettered.
     cancel_wait_seconds: PositiveFloat = 300.0
     cancel_sweep_interval_seconds: PositiveFloat = 1.0
+    # A line waiting longer than this is cancelled, unless its SKU's policy says otherwise.
+    # ISO 8601 ("P30D") or seconds; unset: lines wait as long as it takes.
+    max_wait: timedelta | None = Field(default=None, gt=timedelta(0))
+    expiry_sweep_interval_seconds: PositiveFloat = 30.0
     outbox_batch_size: PositiveInt = 500
     outbox_poll_interval_seconds: PositiveFloat = 0.5
     retry_initial_backoff_seconds: PositiveFloat = 0.2
@@ -65,6 +72,31 @@ class Settings(BaseSettings):
     # The look-up API's bearer token; the API refuses to start without one.
     api_token: SecretStr | None = None
     api_port: int = Field(default=58080, ge=0, le=65535)
+    # Email to customers, sent when smtp_host is set. Passwords only travel encrypted.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_cafile: FilePath | None = None
+    smtp_timeout_seconds: PositiveFloat = 15.0
+    notify_from: str = Field(default="Backorders <backorders@localhost>", min_length=3)
+    # Webhooks to the shop, signed with HMAC-SHA256 (see docs/notifications.md), when url is set.
+    webhook_url: AnyHttpUrl | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_timeout_seconds: PositiveFloat = 10.0
+    # Changes to one order within this window become one message about the latest state.
+    notify_coalesce_seconds: float = Field(default=30.0, ge=0)
+    # Transient failures are retried with exponential backoff and jitter, then dead-lettered.
+    notify_max_attempts: PositiveInt = 8
+    notify_retry_initial_seconds: PositiveFloat = 5.0
+    notify_retry_max_seconds: PositiveFloat = 900.0
+    notify_poll_interval_seconds: PositiveFloat = 1.0
+    # A notification in flight longer than this is taken as lost and sent again (same id).
+    notify_lease_seconds: float = Field(default=120.0, ge=2)
+    notify_concurrency: PositiveInt = 16
+    # A folder of templates replacing the built-in ones file by file.
+    notify_templates_dir: DirectoryPath | None = None
     # none, console (spans printed to stdout) or otlp (OTEL_EXPORTER_OTLP_* say where).
     tracing_exporter: Literal["none", "console", "otlp"] = "none"
 
@@ -74,6 +106,14 @@ class Settings(BaseSettings):
             self.kafka_sasl_username and self.kafka_sasl_password
         ):
             raise ValueError("SASL_SSL needs BACKORDER_KAFKA_SASL_USERNAME and _PASSWORD")
+        if self.webhook_url and (
+            self.webhook_secret is None or len(self.webhook_secret.get_secret_value()) < 16
+        ):
+            raise ValueError("webhook_url needs BACKORDER_WEBHOOK_SECRET of 16 characters or more")
+        if self.smtp_username and not self.smtp_password:
+            raise ValueError("smtp_username needs BACKORDER_SMTP_PASSWORD")
+        if self.smtp_username and self.smtp_security == "none":
+            raise ValueError("SMTP authentication needs smtp_security starttls or tls")
         if self.database_ssl == "verify-full" and self.database_ssl_rootcert is None:
             raise ValueError("database_ssl=verify-full needs BACKORDER_DATABASE_SSL_ROOTCERT")
         return self

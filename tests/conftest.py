@@ -14,7 +14,8 @@ import pytest_asyncio
 from shared.contracts.topics import ORDERS_STATUS_CHANGED
 from shared.messaging.client import EdgeClient, TopicTail
 from shared.settings import Settings
-from tests.support.fleet import ROOT, Fleet
+from tests.support.fleet import ROOT, Fleet, free_port
+from tests.support.receivers import Mailbox, WebhookReceiver
 
 # Short waits so the tests can watch timers fire.
 SERVICE_ENV = {
@@ -23,8 +24,19 @@ SERVICE_ENV = {
     "BACKORDER_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
     "BACKORDER_RETRY_MAX_BACKOFF_SECONDS": "2",
     "BACKORDER_METRICS_INTERVAL_SECONDS": "0.5",
+    "BACKORDER_EXPIRY_SWEEP_INTERVAL_SECONDS": "0.5",
+    "BACKORDER_NOTIFY_COALESCE_SECONDS": "1",
+    "BACKORDER_NOTIFY_POLL_INTERVAL_SECONDS": "0.1",
+    "BACKORDER_NOTIFY_RETRY_INITIAL_SECONDS": "0.2",
+    "BACKORDER_NOTIFY_RETRY_MAX_SECONDS": "1",
+    "BACKORDER_NOTIFY_MAX_ATTEMPTS": "8",
+    "BACKORDER_NOTIFY_LEASE_SECONDS": "6",
+    "BACKORDER_SMTP_SECURITY": "none",
+    "BACKORDER_SMTP_TIMEOUT_SECONDS": "2",
+    "BACKORDER_WEBHOOK_TIMEOUT_SECONDS": "2",
     "PYTHONUNBUFFERED": "1",
 }
+WEBHOOK_SECRET = b"test-webhook-secret-0123456789"
 SERVICES = ("order", "inventory", "allocator", "notifier")
 
 
@@ -44,9 +56,48 @@ def migrated(settings: Settings) -> None:
 
 
 @pytest.fixture(scope="session")
-def fleet(migrated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+def mailbox() -> Iterator[Mailbox]:
+    """The customers' mail server: a real SMTP server on loopback."""
+    server = Mailbox(port=free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def webhooks() -> Iterator[WebhookReceiver]:
+    """The shop's webhook endpoint: a real HTTP server that checks signatures."""
+    receiver = WebhookReceiver(port=free_port(), secret=WEBHOOK_SECRET)
+    receiver.start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
+def notification_env(mailbox: Mailbox, webhooks: WebhookReceiver) -> dict[str, str]:
+    return {
+        "BACKORDER_SMTP_HOST": "127.0.0.1",
+        "BACKORDER_SMTP_PORT": str(mailbox.port),
+        "BACKORDER_WEBHOOK_URL": webhooks.url,
+        "BACKORDER_WEBHOOK_SECRET": WEBHOOK_SECRET.decode(),
+    }
+
+
+@pytest.fixture(scope="session")
+def fleet(
+    migrated: None,
+    mailbox: Mailbox,
+    webhooks: WebhookReceiver,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Fleet]:
     """One process of each service for the whole session; tests may add or kill instances."""
-    fleet = Fleet(log_dir=tmp_path_factory.mktemp("services"), env=SERVICE_ENV)
+    fleet = Fleet(
+        log_dir=tmp_path_factory.mktemp("services"),
+        env={**SERVICE_ENV, **notification_env(mailbox, webhooks)},
+    )
     try:
         for name in SERVICES:
             fleet.start(name, wait=False)

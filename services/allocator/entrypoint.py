@@ -1,5 +1,8 @@
 """Where allocation commands enter: the SKU-keyed `allocation.commands` topic."""
 
+import asyncio
+import logging
+
 from faststream import Context
 from faststream.kafka import KafkaMessage, KafkaRouter
 
@@ -7,9 +10,11 @@ from services.allocator import handlers
 from shared.contracts.headers import EVENT_ID
 from shared.contracts.internal import AllocationCommand, LineAllocationChanged
 from shared.contracts.topics import ALLOCATION_COMMANDS, LINE_ALLOCATION_CHANGED
-from shared.messaging.errors import PoisonMessage
+from shared.messaging.errors import PoisonMessage, is_transient
 from shared.messaging.subscriptions import consumes
 from shared.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 SERVICE = "allocator"
 router = KafkaRouter()
@@ -39,3 +44,27 @@ async def on_allocation_command(
     for status in outcome.statuses:
         runtime.metrics.line_decisions.labels(status).inc()
     runtime.metrics.units_filled.inc(outcome.units_filled)
+
+
+async def sweep_overdue_lines(runtime: Runtime) -> None:
+    """Expires lines past their maximum wait, one SKU lock at a time; replicas share the work."""
+    settings = runtime.settings
+    while True:
+        try:
+            async with runtime.unit_of_work() as uow:
+                skus = await handlers.skus_to_expire(uow=uow, default_max_wait=settings.max_wait)
+            for sku in skus:
+                async with runtime.unit_of_work() as uow:
+                    outcome = await handlers.expire_overdue_lines(
+                        uow=uow,
+                        sku=sku,
+                        default_backorders=settings.default_backorders,
+                        default_max_wait=settings.max_wait,
+                    )
+                    await runtime.committed(uow)
+                for status in outcome.statuses:
+                    runtime.metrics.line_decisions.labels(status).inc()
+                runtime.metrics.units_filled.inc(outcome.units_filled)
+        except Exception as error:
+            log.warning("max-wait sweep failed: %s", error, exc_info=not is_transient(error))
+        await asyncio.sleep(settings.expiry_sweep_interval_seconds)

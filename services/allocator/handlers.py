@@ -2,12 +2,11 @@
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.allocator import repository
-from services.allocator.domain.eta import change as eta_change
 from services.allocator.domain.eta import expected_dates
 from services.allocator.domain.model import Line
 from shared.contracts.headers import event_id
@@ -20,6 +19,7 @@ from shared.contracts.internal import (
     ScheduleRestock,
     SetSkuPolicy,
 )
+from shared.contracts.outputs import eta_change
 from shared.contracts.topics import LINE_ALLOCATION_CHANGED
 from shared.db.unit_of_work import UnitOfWork
 
@@ -87,8 +87,39 @@ async def handle_command(
                 locked,
                 backorders=command.backorders,
                 max_backorder_quantity=command.max_backorder_quantity,
+                max_wait_seconds=command.max_wait_seconds,
+                alternatives=command.alternatives,
                 default_backorders=default_backorders,
             )
+    return await _record(uow, locked, changed, held_before=held_before, cause=message_id)
+
+
+async def skus_to_expire(*, uow: UnitOfWork, default_max_wait: timedelta | None) -> list[str]:
+    return await repository.skus_with_overdue_lines(
+        uow.session, default_max_wait=default_max_wait, limit=100
+    )
+
+
+async def expire_overdue_lines(
+    *, uow: UnitOfWork, sku: str, default_backorders: str, default_max_wait: timedelta | None
+) -> Outcome:
+    """Cancels the SKU's lines that waited too long; their units go to the next in line."""
+    locked = await repository.lock_book(uow.session, sku=sku, default_backorders=default_backorders)
+    held_before = {id(line): line.allocated for line in locked.book.queue}
+    changed = locked.book.expire(datetime.now(UTC), default_max_wait)
+    return await _record(uow, locked, changed, held_before=held_before, cause="max-wait")
+
+
+async def _record(
+    uow: UnitOfWork,
+    locked: repository.LockedBook,
+    changed: list[Line],
+    *,
+    held_before: dict[int, int],
+    cause: str,
+) -> Outcome:
+    """Writes the decision back and tells the order service about every line it changed."""
+    session, book = uow.session, locked.book
     filled = sum(
         max(0, line.allocated - held_before.get(id(line), 0))
         for line in changed
@@ -97,8 +128,12 @@ async def handle_command(
     etas = await _expected_dates(session, locked, changed)
     repository.save(locked, changed=changed)
     now = datetime.now(UTC)
+    waiting = [line for line in changed if line.short]
+    alternatives = (
+        await repository.in_stock(session, skus=book.policy.alternatives) if waiting else []
+    )
     for line in changed:
-        eta, eta_change = etas.get(id(line), (None, None))
+        eta, moved = etas.get(id(line), (None, None))
         revision = locked.row_of(line).revision
         uow.publish(
             topic=LINE_ALLOCATION_CHANGED.name,
@@ -114,13 +149,14 @@ async def handle_command(
                 status=line.status,
                 queue_position=book.position(line),
                 eta=eta,
-                eta_change=eta_change,
+                eta_change=moved,
                 reason=line.reason,
+                alternatives=alternatives if line.short else [],
                 revision=revision,
                 occurred_at=now,
             ),
             event_type="LineAllocationChanged",
-            event_id=event_id(CONSUMER, message_id, line.order_id, line.line_id, str(revision)),
+            event_id=event_id(CONSUMER, cause, line.order_id, line.line_id, str(revision)),
             correlation_id=line.order_id,
         )
     return Outcome(statuses=[line.status for line in changed], units_filled=filled)

@@ -1,9 +1,9 @@
 """Loads a SKU's book under a row lock and writes back what the domain changed."""
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -32,6 +32,8 @@ def _policy(row: SkuBookRow, default_backorders: str) -> Policy:
     return Policy(
         backorders_allowed=(row.backorders or default_backorders) == "allow",
         max_backorder_quantity=row.max_backorder_quantity,
+        max_wait=timedelta(seconds=row.max_wait_seconds) if row.max_wait_seconds else None,
+        alternatives=tuple(row.alternatives or ()),
     )
 
 
@@ -44,6 +46,8 @@ def _line(row: AllocationLineRow) -> Line:
         rejected=row.rejected,
         cancelled=row.cancelled,
         reason=row.reason,
+        requested_at=row.requested_at,
+        expired=row.expired,
     )
 
 
@@ -104,6 +108,7 @@ def add_line(session: AsyncSession, locked: LockedBook, *, line: Line) -> None:
         updated_at=datetime.now(UTC),
     )
     locked.row.next_seq += 1
+    line.requested_at = row.requested_at
     session.add(row)
     locked._track(line, row)
 
@@ -113,10 +118,14 @@ def set_policy(
     *,
     backorders: str | None,
     max_backorder_quantity: int | None,
+    max_wait_seconds: float | None,
+    alternatives: list[str],
     default_backorders: str,
 ) -> None:
     locked.row.backorders = backorders
     locked.row.max_backorder_quantity = max_backorder_quantity
+    locked.row.max_wait_seconds = max_wait_seconds
+    locked.row.alternatives = alternatives
     locked.book.policy = _policy(locked.row, default_backorders)
 
 
@@ -131,6 +140,7 @@ def save(locked: LockedBook, *, changed: list[Line]) -> None:
         line_row.rejected = line.rejected
         line_row.waiting = line.short
         line_row.cancelled = line.cancelled
+        line_row.expired = line.expired
         line_row.reason = line.reason
         line_row.revision += 1
         line_row.updated_at = now
@@ -173,3 +183,39 @@ async def fulfil_restock(session: AsyncSession, *, sku: str, po_id: str, quantit
         await session.delete(restock)
     else:
         restock.quantity -= quantity
+
+
+async def in_stock(session: AsyncSession, *, skus: tuple[str, ...]) -> list[str]:
+    """Which of `skus` have units nobody holds, in the order given."""
+    if not skus:
+        return []
+    stocked = set(
+        (
+            await session.scalars(
+                select(col(SkuBookRow.sku)).where(
+                    col(SkuBookRow.sku).in_(skus), col(SkuBookRow.available) > 0
+                )
+            )
+        ).all()
+    )
+    return [sku for sku in skus if sku in stocked]
+
+
+async def skus_with_overdue_lines(
+    session: AsyncSession, *, default_max_wait: timedelta | None, limit: int
+) -> list[str]:
+    """SKUs where a line has waited longer than the SKU's (or the default) maximum wait."""
+    default = default_max_wait.total_seconds() if default_max_wait else None
+    max_wait = func.coalesce(col(SkuBookRow.max_wait_seconds), default)
+    overdue = (
+        select(col(AllocationLineRow.sku))
+        .join(SkuBookRow, col(SkuBookRow.sku) == col(AllocationLineRow.sku))
+        .where(
+            col(AllocationLineRow.waiting) > 0,
+            col(AllocationLineRow.requested_at)
+            < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, max_wait),
+        )
+        .distinct()
+        .limit(limit)
+    )
+    return list((await session.scalars(overdue)).all())

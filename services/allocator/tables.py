@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 
@@ -15,6 +16,11 @@ class SkuBookRow(SQLModel, table=True):
     received_total: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     backorders: str | None = None
     max_backorder_quantity: int | None = Field(default=None, sa_type=BigInteger)
+    max_wait_seconds: float | None = None
+    alternatives: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    )
     # Arrival counter: a line's place in the queue is the value it drew here.
     next_seq: int = Field(default=1, sa_column=Column(BigInteger, nullable=False, default=1))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
@@ -35,6 +41,8 @@ class AllocationLineRow(SQLModel, table=True):
     rejected: int = 0
     waiting: int = 0
     cancelled: bool = False
+    # Cancelled because it waited longer than the SKU's maximum wait.
+    expired: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     reason: str | None = None
     revision: int = 0
     # The expected date last told: a recomputation publishes only when it moves.

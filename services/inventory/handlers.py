@@ -61,9 +61,13 @@ async def set_policy(*, sku: str, policy: SkuPolicy | None, uow: UnitOfWork) -> 
     await lock_key(session, "policy:" + sku)
     backorders = policy.backorders if policy else None
     maximum = policy.max_backorder_quantity if policy else None
+    max_wait = policy.max_wait.total_seconds() if policy and policy.max_wait else None
+    alternatives = [sku for sku in policy.alternatives if sku != policy.sku] if policy else []
     values = {
         "backorders": backorders,
         "max_backorder_quantity": maximum,
+        "max_wait_seconds": max_wait,
+        "alternatives": alternatives,
         "updated_at": datetime.now(UTC),
     }
     revision = await session.scalar(
@@ -81,6 +85,8 @@ async def set_policy(*, sku: str, policy: SkuPolicy | None, uow: UnitOfWork) -> 
             sku=sku,
             backorders=backorders,
             max_backorder_quantity=maximum,
+            max_wait_seconds=max_wait,
+            alternatives=alternatives,
         ),
         event_type="SetSkuPolicy",
         event_id=event_id(CONSUMER, "policy", sku, str(revision)),

@@ -1,21 +1,68 @@
-"""Where the notifier listens: every new version of an order."""
+"""Where the notifier listens: every new version of an order. Delivery runs beside it."""
 
+import contextlib
+import logging
+
+import httpx
 from faststream import Context
-from faststream.kafka import KafkaRouter
+from faststream.kafka import KafkaMessage, KafkaRouter
 
 from services.notifier import handlers
+from services.notifier.channels import Channel
+from services.notifier.channels.email import EmailChannel
+from services.notifier.channels.webhook import WebhookChannel
+from services.notifier.dispatcher import run_dispatcher
+from shared.contracts.headers import NOTIFICATION_ID, REPLAYED_FROM
 from shared.contracts.outputs import OrderStatusChanged
 from shared.contracts.topics import ORDERS_STATUS_CHANGED
 from shared.messaging.subscriptions import consumes
 from shared.runtime import Runtime
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
 
 SERVICE = "notifier"
 router = KafkaRouter()
 
 
+def enabled_channels(settings: Settings) -> list[str]:
+    return [
+        name
+        for name, configured in (("email", settings.smtp_host), ("webhook", settings.webhook_url))
+        if configured
+    ]
+
+
 @consumes(router, ORDERS_STATUS_CHANGED, service=SERVICE)
-async def on_status_changed(change: OrderStatusChanged, runtime: Runtime = Context()) -> None:
+async def on_status_changed(
+    change: OrderStatusChanged, message: KafkaMessage, runtime: Runtime = Context()
+) -> None:
+    resend = message.headers.get(NOTIFICATION_ID) if message.headers.get(REPLAYED_FROM) else None
     async with runtime.unit_of_work() as uow:
-        await handlers.record_customer_message(change, uow=uow)
+        if resend:
+            await handlers.send_again(resend, uow=uow)
+        else:
+            await handlers.take_change(
+                change,
+                uow=uow,
+                channels=enabled_channels(runtime.settings),
+                window=runtime.settings.notify_coalesce_seconds,
+            )
         await runtime.committed(uow)
-    runtime.metrics.customer_messages.labels(change.status).inc()
+
+
+async def deliver_notifications(runtime: Runtime) -> None:
+    """Opens the channels the configuration names and delivers until the service stops."""
+    settings = runtime.settings
+    channels: dict[str, Channel] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.smtp_host:
+            channels["email"] = EmailChannel(settings)
+        if settings.webhook_url:
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+            )
+            channels["webhook"] = WebhookChannel(settings, client)
+        if not channels:
+            log.warning("no notification channel configured: orders are tracked, nobody is told")
+        await run_dispatcher(runtime, channels)

@@ -1,21 +1,206 @@
-from sqlalchemy.dialects.postgresql import insert
+"""Notifier use cases: take in an order's new picture; claim, then settle, one notification.
 
-from services.notifier.messages import compose
-from services.notifier.tables import CustomerMessageRow
+Sending happens between `claim` and `settle`, outside any transaction: a claim commits the
+content and marks it in flight, so a crash mid-send leaves a row that is sent again, with the
+same id, once its lease runs out.
+"""
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from services.notifier import repository
+from services.notifier.channels import Channel, DeliveryFailed, Outgoing
+from services.notifier.domain.model import classify, retry_delay
+from services.notifier.rendering import Templates
+from services.notifier.tables import NotificationRow
+from shared.contracts.headers import (
+    DLQ_ORIGINAL_TOPIC,
+    DLQ_REASON,
+    EVENT_TYPE,
+    NOTIFICATION_CHANNEL,
+    NOTIFICATION_ID,
+)
 from shared.contracts.outputs import OrderStatusChanged
+from shared.contracts.topics import ORDERS_STATUS_CHANGED
 from shared.db.unit_of_work import UnitOfWork
+from shared.messaging.errors import PoisonMessage
 
 
-async def record_customer_message(change: OrderStatusChanged, *, uow: UnitOfWork) -> None:
-    subject, body = compose(change)
-    await uow.session.execute(
-        insert(CustomerMessageRow)
-        .values(
+@dataclass(frozen=True)
+class DeliveryRules:
+    coalesce_seconds: float
+    max_attempts: int
+    retry_initial_seconds: float
+    retry_max_seconds: float
+    # How long a claimed notification may be in flight before it counts as lost.
+    lease_seconds: float
+    # How long a notification waits behind an earlier one of the same order still in flight.
+    wait_behind_seconds: float
+
+
+async def take_change(
+    change: OrderStatusChanged, *, uow: UnitOfWork, channels: Iterable[str], window: float
+) -> bool:
+    """Keeps the newest picture and makes sure a notification per channel is gathering it."""
+    session = uow.session
+    await repository.lock_order(session, change.order_id)
+    known = await repository.latest(session, change.order_id)
+    if known is not None and known.version >= change.version:
+        return False
+    now = datetime.now(UTC)
+    await repository.remember(session, change, now=now)
+    for channel in channels:
+        await repository.schedule(
+            session,
             order_id=change.order_id,
-            version=change.version,
-            status=change.status,
-            subject=subject,
-            body=body,
+            channel=channel,
+            due=now + timedelta(seconds=window),
+            now=now,
         )
-        .on_conflict_do_nothing()
+    return True
+
+
+async def send_again(notification_id: str, *, uow: UnitOfWork) -> bool:
+    """An operator replayed a failed notification's dead letter: it gets a fresh set of tries."""
+    try:
+        key = uuid.UUID(notification_id)
+    except ValueError:
+        raise PoisonMessage(f"{NOTIFICATION_ID} header is not a notification id") from None
+    row = await repository.get_for_update(uow.session, key)
+    if row is None or row.status != "failed":
+        return False
+    row.status, row.attempts = "retrying", 0
+    row.next_attempt_at = row.updated_at = datetime.now(UTC)
+    return True
+
+
+@dataclass(frozen=True)
+class Claimed:
+    channel: str
+    outgoing: Outgoing | None  # None: nothing to send (skipped)
+
+
+async def claim(
+    notification_id: uuid.UUID,
+    order_id: str,
+    *,
+    uow: UnitOfWork,
+    channels: Mapping[str, Channel],
+    templates: Templates,
+    rules: DeliveryRules,
+) -> Claimed | None:
+    """Fixes a due notification's content and marks it in flight; None if it is not ours now."""
+    session = uow.session
+    if not await repository.try_lock_order(session, order_id):
+        return None
+    now = datetime.now(UTC)
+    row = await repository.claimable(session, notification_id, now=now)
+    if row is None:
+        return None
+    row.updated_at = now
+    channel = channels.get(row.channel)
+    if channel is None:
+        row.status, row.last_error = "skipped", f"channel {row.channel} is not configured"
+        return Claimed(row.channel, None)
+    if row.status == "scheduled":
+        if await repository.in_flight_sibling(session, row):
+            row.next_attempt_at = now + timedelta(seconds=rules.wait_behind_seconds)
+            return None
+        if not await _compose(session, row, channel, templates):
+            return Claimed(row.channel, None)
+    row.status = "sending"
+    row.attempts += 1
+    row.next_attempt_at = now + timedelta(seconds=rules.lease_seconds)
+    assert row.recipient, "a composed notification has a recipient"
+    assert row.subject is not None, "and a subject"
+    assert row.body is not None, "and a body"
+    return Claimed(
+        row.channel,
+        Outgoing(
+            notification_id=str(row.id),
+            recipient=row.recipient,
+            subject=row.subject,
+            body=row.body,
+        ),
+    )
+
+
+async def _compose(
+    session: AsyncSession,
+    row: NotificationRow,
+    channel: Channel,
+    templates: Templates,
+) -> bool:
+    """Describes the newest picture against the last one told; False when there is no news."""
+    known = await repository.latest(session, row.order_id)
+    assert known is not None, "a notification is only scheduled after its picture is stored"
+    latest = OrderStatusChanged.model_validate(known.picture)
+    told_row = await repository.last_told(session, order_id=row.order_id, channel=row.channel)
+    told = OrderStatusChanged.model_validate(told_row.picture) if told_row else None
+    kind = classify(told, latest)
+    recipient = channel.recipient(latest) if kind else None
+    row.version, row.picture = latest.version, known.picture
+    if kind is None or recipient is None:
+        row.status = "skipped"
+        row.last_error = None if kind is None else "no recipient on this channel"
+        return False
+    rendered = templates.render(kind, latest, told)
+    row.kind, row.recipient, row.subject = kind.value, recipient, rendered.subject
+    row.body = channel.body(
+        notification_id=str(row.id), kind=kind, latest=latest, rendered=rendered
+    )
+    return True
+
+
+async def settle(
+    notification_id: uuid.UUID,
+    failure: DeliveryFailed | None,
+    *,
+    uow: UnitOfWork,
+    rules: DeliveryRules,
+) -> str:
+    """Records an attempt's outcome: sent, retry later, or failed and dead-lettered."""
+    row = await repository.get_for_update(uow.session, notification_id)
+    if row is None or row.status != "sending":
+        return "stale"
+    now = datetime.now(UTC)
+    row.updated_at = now
+    if failure is None:
+        row.status, row.sent_at = "sent", now
+        return "sent"
+    row.last_error = str(failure)[:2000]
+    if failure.permanent or row.attempts >= rules.max_attempts:
+        row.status = "failed"
+        _dead_letter(uow, row)
+        return "failed"
+    row.status = "retrying"
+    delay = retry_delay(
+        row.attempts, initial=rules.retry_initial_seconds, maximum=rules.retry_max_seconds
+    )
+    row.next_attempt_at = now + timedelta(seconds=delay)
+    return "retry"
+
+
+def _dead_letter(uow: UnitOfWork, row: NotificationRow) -> None:
+    """The picture it described goes to `orders.status-changed.dlq`; replaying it sends again."""
+    reason = (
+        f"{row.kind} notification by {row.channel} to {row.recipient} failed after "
+        f"{row.attempts} attempt(s): {row.last_error}"
+    )
+    uow.publish_raw(
+        topic=ORDERS_STATUS_CHANGED.dlq,
+        key=row.order_id.encode(),
+        value=json.dumps(row.picture).encode(),
+        headers=[
+            (EVENT_TYPE, b"OrderStatusChanged"),
+            (NOTIFICATION_ID, str(row.id).encode()),
+            (NOTIFICATION_CHANNEL, row.channel.encode()),
+            (DLQ_REASON, reason.encode()),
+            (DLQ_ORIGINAL_TOPIC, ORDERS_STATUS_CHANGED.name.encode()),
+        ],
     )

@@ -5,10 +5,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from services.order import repository
-from services.order.domain.model import LineDecision, Order
+from services.order.domain.model import LineDecision
 from services.order.tables import PendingCancellationRow
 from shared.contracts.headers import event_id
-from shared.contracts.inputs import CancelRequested, OrderPlaced
+from shared.contracts.inputs import CancelRequested, Customer, OrderPlaced
 from shared.contracts.internal import AllocateLine, CancelLine, LineAllocationChanged
 from shared.contracts.outputs import OrderLineState, OrderStatusChanged
 from shared.contracts.topics import (
@@ -64,7 +64,7 @@ async def place_order(placed: OrderPlaced, *, uow: UnitOfWork) -> None:
                 event_id=event_id(CONSUMER, "allocate", order.order_id, line.line_id),
                 correlation_id=order.order_id,
             )
-    _publish_if_changed(uow, order)
+    _publish_if_changed(uow, stored)
     repository.save(stored)
 
 
@@ -132,10 +132,11 @@ async def record_allocation(change: LineAllocationChanged, *, uow: UnitOfWork) -
             revision=change.revision,
             eta=change.eta.isoformat() if change.eta else None,
             eta_change=change.eta_change,
+            alternatives=tuple(change.alternatives),
         )
     )
     if applied:
-        _publish_if_changed(uow, stored.order)
+        _publish_if_changed(uow, stored)
         repository.save(stored)
 
 
@@ -163,7 +164,8 @@ def _dead_letter_cancellation(uow: UnitOfWork, row: PendingCancellationRow, reas
     )
 
 
-def _publish_if_changed(uow: UnitOfWork, order: Order) -> None:
+def _publish_if_changed(uow: UnitOfWork, stored: repository.StoredOrder) -> None:
+    order, row = stored.order, stored.row
     picture = order.next_picture()
     if picture is None:
         return
@@ -174,6 +176,7 @@ def _publish_if_changed(uow: UnitOfWork, order: Order) -> None:
         reason=picture["reason"],
         lines=[OrderLineState.model_validate(line) for line in picture["lines"]],
         occurred_at=datetime.now(UTC),
+        customer=Customer(id=row.customer_id, email=row.customer_email, name=row.customer_name),
     )
     uow.publish(
         topic=ORDERS_STATUS_CHANGED.name,

@@ -58,6 +58,7 @@ async def load(session: AsyncSession, order_id: str) -> StoredOrder | None:
                 revision=r.revision,
                 eta=r.eta,
                 eta_change=r.eta_change,
+                alternatives=list(r.alternatives or []),
             )
             for r in line_rows
         ],
@@ -115,6 +116,7 @@ def save(stored: StoredOrder) -> None:
         line_row.revision = line.revision
         line_row.eta = line.eta
         line_row.eta_change = line.eta_change
+        line_row.alternatives = line.alternatives
 
 
 async def remember_cancellation(session: AsyncSession, pending: PendingCancellationRow) -> None:

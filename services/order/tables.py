@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Identity, LargeBinary
+from sqlalchemy import BigInteger, Column, DateTime, Identity, LargeBinary, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -41,6 +41,10 @@ class OrderLineRow(SQLModel, table=True):
     revision: int = 0
     eta: str | None = None
     eta_change: str | None = None
+    alternatives: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    )
 
 
 class PendingCancellationRow(SQLModel, table=True):

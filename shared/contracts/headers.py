@@ -11,6 +11,9 @@ DLQ_ORIGINAL_PARTITION = "dlq-original-partition"
 DLQ_ORIGINAL_OFFSET = "dlq-original-offset"
 # On a message an operator replayed from a dead-letter topic: `<dlq topic>/<partition>/<offset>`.
 REPLAYED_FROM = "replayed-from"
+# On a failed notification's dead letter: replaying it sends that notification again.
+NOTIFICATION_ID = "notification-id"
+NOTIFICATION_CHANNEL = "notification-channel"
 
 _NAMESPACE = uuid.UUID("5c1f3a4e-7d0b-4f6a-9a57-6a4f0b1d2e3c")
 

@@ -7,6 +7,7 @@ from pydantic import EmailStr, Field, NonNegativeInt, model_validator
 from shared.contracts.common import (
     AwareDatetime,
     Contract,
+    Duration,
     Identifier,
     Quantity,
     ShortText,
@@ -82,3 +83,7 @@ class SkuPolicy(Contract):
     sku: Sku
     backorders: Literal["allow", "deny"]
     max_backorder_quantity: NonNegativeInt | None = None
+    # ISO 8601 ("P14D") or seconds. A line waiting longer is cancelled; None: the global default.
+    max_wait: Duration | None = None
+    # Offered in backorder and delay messages while they are in stock.
+    alternatives: list[Sku] = Field(default_factory=list, max_length=20)

@@ -7,7 +7,7 @@ SKU's partition is its single decision point and fixes the arrival order of its 
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from shared.contracts.common import Contract
 from shared.contracts.outputs import EtaChange, LineStatus
@@ -52,6 +52,8 @@ class SetSkuPolicy(Contract):
     # None: the SKU's policy was deleted, so the configured default applies again.
     backorders: Literal["allow", "deny"] | None
     max_backorder_quantity: NonNegativeInt | None = None
+    max_wait_seconds: PositiveFloat | None = None
+    alternatives: list[str] = Field(default_factory=list)
 
 
 AllocationCommand = Annotated[
@@ -76,6 +78,7 @@ class LineAllocationChanged(Contract):
     eta: datetime | None = None
     eta_change: EtaChange | None = None
     reason: str | None = None
+    alternatives: list[str] = Field(default_factory=list)
     # Grows with every change of the line, so a stale or repeated event is recognised.
     revision: PositiveInt
     occurred_at: datetime

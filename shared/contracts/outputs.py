@@ -3,14 +3,29 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import NonNegativeInt, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt
 
 from shared.contracts.common import Contract
+from shared.contracts.inputs import Customer
 
-LineStatus = Literal["allocated", "partially_allocated", "backordered", "rejected", "cancelled"]
+# expired: cancelled because the line waited longer than its SKU's maximum wait.
+LineStatus = Literal[
+    "allocated", "partially_allocated", "backordered", "rejected", "cancelled", "expired"
+]
 OrderStatus = LineStatus
 # How a line's expected date moved in this version: a later date is a delay.
 EtaChange = Literal["set", "delayed", "earlier", "cleared"]
+
+
+def eta_change(before: datetime | None, after: datetime | None) -> EtaChange | None:
+    """How a line's expected date moved: what a customer is told."""
+    if before == after:
+        return None
+    if after is None:
+        return "cleared"
+    if before is None:
+        return "set"
+    return "delayed" if after > before else "earlier"
 
 
 class OrderLineState(Contract):
@@ -27,6 +42,8 @@ class OrderLineState(Contract):
     eta: datetime | None = None
     eta_change: EtaChange | None = None
     reason: str | None = None
+    # While the line waits: the SKU's alternatives that were in stock when this was decided.
+    alternatives: list[str] = Field(default_factory=list)
 
 
 class OrderStatusChanged(Contract):
@@ -38,3 +55,5 @@ class OrderStatusChanged(Contract):
     lines: list[OrderLineState]
     reason: str | None = None
     occurred_at: datetime
+    # Who to tell; absent on versions published before it was added.
+    customer: Customer | None = None

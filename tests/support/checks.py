@@ -1,7 +1,7 @@
 """Reads the system's state straight from PostgreSQL, to check what must always hold."""
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import asyncpg
@@ -80,3 +80,12 @@ async def wait_for_value(
 async def wait_for_available(db: asyncpg.Connection, sku: str, units: int) -> None:
     """Stock and orders travel through different services: let the stock land first."""
     await wait_for_value(db, "select available from sku_book where sku = $1", sku, expected=units)
+
+
+async def eventually(condition: Callable[[], bool], *, what: str, timeout: float = 60.0) -> None:
+    """Waits for something a receiver or the database shows, failing with `what`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {timeout:g}s: {what}")
+        await asyncio.sleep(0.1)

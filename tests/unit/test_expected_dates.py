@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.allocator.domain.eta import Restock, change, expected_dates
+from services.allocator.domain.eta import Restock, expected_dates
+from shared.contracts.outputs import eta_change as change
 
 DAY0 = datetime(2026, 12, 1, tzinfo=UTC)
 

@@ -29,14 +29,3 @@ def expected_dates(needs: Sequence[int], restocks: Sequence[Restock]) -> list[da
             next_restock += 1
         dates.append(supply[next_restock - 1].expected_at if covered >= wanted and need else None)
     return dates
-
-
-def change(before: datetime | None, after: datetime | None) -> str | None:
-    """How a line's date moved: what a customer is told."""
-    if before == after:
-        return None
-    if after is None:
-        return "cleared"
-    if before is None:
-        return "set"
-    return "delayed" if after > before else "earlier"

@@ -6,12 +6,16 @@ is taken no unit sits idle while someone waits, and nobody is served ahead of an
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
 class Policy:
     backorders_allowed: bool = True
     max_backorder_quantity: int | None = None
+    # None: the global default applies (which may be "wait forever").
+    max_wait: timedelta | None = None
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass
@@ -23,6 +27,9 @@ class Line:
     rejected: int = 0
     cancelled: bool = False
     reason: str | None = None
+    # When the line joined the SKU's queue: its wait is measured from here.
+    requested_at: datetime | None = None
+    expired: bool = False
 
     @property
     def short(self) -> int:
@@ -32,7 +39,7 @@ class Line:
     @property
     def status(self) -> str:
         if self.cancelled:
-            return "cancelled"
+            return "expired" if self.expired else "cancelled"
         if self.short == 0:
             return "allocated" if self.allocated else "rejected"
         return "partially_allocated" if self.allocated else "backordered"
@@ -83,6 +90,26 @@ class SkuBook:
         line.allocated = 0
         return [line, *self._fill()]
 
+    def expire(self, now: datetime, default_max_wait: timedelta | None) -> list[Line]:
+        """Lines that waited longer than allowed leave the queue; what they held passes on."""
+        limit = self.policy.max_wait or default_max_wait
+        if limit is None:
+            return []
+        overdue = [
+            line
+            for line in self.queue
+            if line.requested_at is not None and now - line.requested_at > limit
+        ]
+        if not overdue:
+            return []
+        self.queue = [line for line in self.queue if all(line is not o for o in overdue)]
+        for line in overdue:
+            line.cancelled, line.expired = True, True
+            line.reason = f"waited longer than the maximum of {describe_wait(limit)}"
+            self.available += line.allocated
+            line.allocated = 0
+        return [*overdue, *self._fill()]
+
     def _refuse_backorder(self, missing: int) -> str | None:
         if not self.policy.backorders_allowed:
             return f"backorders are not allowed for SKU {self.sku}"
@@ -102,3 +129,12 @@ class SkuBook:
             if head.short == 0:
                 self.queue.pop(0)
         return filled
+
+
+def describe_wait(wait: timedelta) -> str:
+    seconds = int(wait.total_seconds())
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"

@@ -3,6 +3,9 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+# Line statuses after which nothing changes; an order of only these takes the first one present.
+CLOSED = ("cancelled", "expired", "rejected")
+
 
 @dataclass
 class OrderLine:
@@ -20,10 +23,11 @@ class OrderLine:
     # ISO-8601, or None: no date yet. `eta_change` says how it moved in the latest version.
     eta: str | None = None
     eta_change: str | None = None
+    alternatives: list[str] = field(default_factory=list)
 
     @property
     def open(self) -> bool:
-        return self.status not in ("cancelled", "rejected")
+        return self.status not in CLOSED
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class LineDecision:
     revision: int
     eta: str | None = None
     eta_change: str | None = None
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass
@@ -78,6 +83,7 @@ class Order:
         line.status, line.queue_position = decision.status, decision.queue_position
         line.reason, line.revision = decision.reason, decision.revision
         line.eta, line.eta_change = decision.eta, decision.eta_change
+        line.alternatives = list(decision.alternatives)
         return True
 
     @property
@@ -88,8 +94,8 @@ class Order:
     def status(self) -> str:
         open_lines = [line for line in self.lines if line.open]
         if not open_lines:
-            cancelled = any(line.status == "cancelled" for line in self.lines)
-            return "cancelled" if cancelled else "rejected"
+            present = {line.status for line in self.lines}
+            return next(status for status in CLOSED if status in present)
         if all(line.status == "allocated" for line in open_lines):
             return "allocated"
         if any(line.allocated for line in open_lines):
@@ -99,7 +105,7 @@ class Order:
     @property
     def reason(self) -> str | None:
         status = self.status
-        if status in ("cancelled", "rejected"):
+        if status in CLOSED:
             return next((ln.reason for ln in self.lines if ln.status == status and ln.reason), None)
         return None
 
@@ -120,6 +126,7 @@ class Order:
                     "eta": line.eta,
                     "eta_change": line.eta_change,
                     "reason": line.reason,
+                    "alternatives": line.alternatives,
                 }
                 for line in self.lines
             ],

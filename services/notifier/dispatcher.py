@@ -1,0 +1,130 @@
+"""Delivers due notifications, many at a time, so one slow or failing receiver holds up nothing
+else. On shutdown, sends already under way finish and are recorded before the process exits."""
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import partial
+
+from services.notifier import handlers, repository
+from services.notifier.channels import Channel, DeliveryFailed
+from services.notifier.handlers import DeliveryRules
+from services.notifier.rendering import Templates
+from shared.messaging.errors import is_transient
+from shared.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        channels: Mapping[str, Channel],
+        templates: Templates,
+        rules: DeliveryRules,
+        concurrency: int,
+        poll_interval: float,
+        shutdown_grace: float,
+    ) -> None:
+        self._runtime = runtime
+        self._channels = channels
+        self._templates = templates
+        self._rules = rules
+        self._concurrency = concurrency
+        self._poll_interval = poll_interval
+        self._shutdown_grace = shutdown_grace
+        self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    await self._start_due()
+                except Exception as error:
+                    log.warning(
+                        "notification poll failed: %s", error, exc_info=not is_transient(error)
+                    )
+                await asyncio.sleep(self._poll_interval)
+        finally:
+            if self._in_flight:
+                # Let sends under way finish and be recorded, so a restart repeats none of them.
+                await asyncio.wait(self._in_flight.values(), timeout=self._shutdown_grace)
+
+    async def _start_due(self) -> None:
+        free = self._concurrency - len(self._in_flight)
+        if free <= 0:
+            return
+        async with self._runtime.unit_of_work() as uow:
+            due = await repository.due_ids(
+                uow.session, now=datetime.now(UTC), limit=free, busy=set(self._in_flight)
+            )
+        for notification_id, order_id in due:
+            task = asyncio.create_task(self._deliver(notification_id, order_id))
+            self._in_flight[notification_id] = task
+            task.add_done_callback(partial(self._finished, notification_id))
+
+    def _finished(self, notification_id: uuid.UUID, _: "asyncio.Task[None]") -> None:
+        self._in_flight.pop(notification_id, None)
+
+    async def _deliver(self, notification_id: uuid.UUID, order_id: str) -> None:
+        runtime, rules = self._runtime, self._rules
+        try:
+            async with runtime.unit_of_work() as uow:
+                claimed = await handlers.claim(
+                    notification_id,
+                    order_id,
+                    uow=uow,
+                    channels=self._channels,
+                    templates=self._templates,
+                    rules=rules,
+                )
+                await uow.commit()
+            if claimed is None:
+                return
+            if claimed.outgoing is None:
+                runtime.metrics.notifications.labels(claimed.channel, "skipped").inc()
+                return
+            failure: DeliveryFailed | None = None
+            try:
+                # Well inside the lease, so no other instance takes it over while this one sends.
+                async with asyncio.timeout(rules.lease_seconds / 2):
+                    await self._channels[claimed.channel].send(claimed.outgoing)
+            except TimeoutError:
+                failure = DeliveryFailed("no answer within half the lease", permanent=False)
+            except DeliveryFailed as error:
+                failure = error
+                log.warning("notification %s by %s: %s", notification_id, claimed.channel, error)
+            async with runtime.unit_of_work() as uow:
+                outcome = await handlers.settle(notification_id, failure, uow=uow, rules=rules)
+                await runtime.committed(uow)
+            runtime.metrics.notifications.labels(claimed.channel, outcome).inc()
+        except Exception as error:
+            # The row stays claimed; its lease runs out and the notification is tried again.
+            log.warning(
+                "notification %s not settled: %s", notification_id, error,
+                exc_info=not is_transient(error),
+            )  # fmt: skip
+
+
+async def run_dispatcher(runtime: Runtime, channels: Mapping[str, Channel]) -> None:
+    settings = runtime.settings
+    await Dispatcher(
+        runtime,
+        channels=channels,
+        templates=Templates(settings.notify_templates_dir),
+        rules=DeliveryRules(
+            coalesce_seconds=settings.notify_coalesce_seconds,
+            max_attempts=settings.notify_max_attempts,
+            retry_initial_seconds=settings.notify_retry_initial_seconds,
+            retry_max_seconds=settings.notify_retry_max_seconds,
+            lease_seconds=settings.notify_lease_seconds,
+            wait_behind_seconds=settings.notify_poll_interval_seconds,
+        ),
+        concurrency=settings.notify_concurrency,
+        poll_interval=settings.notify_poll_interval_seconds,
+        shutdown_grace=settings.notify_lease_seconds / 2,
+    ).run()

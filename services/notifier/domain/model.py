@@ -1,0 +1,85 @@
+"""What to tell a customer, and when to try again: pure, no I/O.
+
+A notification compares the newest picture of an order with the last one the customer was
+actually told about, so a burst of versions becomes one message about the latest state.
+"""
+
+import random
+from enum import StrEnum
+
+from shared.contracts.outputs import EtaChange, OrderLineState, OrderStatusChanged, eta_change
+
+
+class Kind(StrEnum):
+    BACKORDERED = "backordered"
+    DATE_CHANGED = "date_changed"
+    PARTLY_FILLED = "partly_filled"
+    ALLOCATED = "allocated"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+# Statuses after which the order does not change any more: each is told once.
+_FINAL = {
+    "allocated": Kind.ALLOCATED,
+    "cancelled": Kind.CANCELLED,
+    "rejected": Kind.REJECTED,
+    "expired": Kind.EXPIRED,
+}
+_CLOSED_LINE = {"cancelled": Kind.CANCELLED, "expired": Kind.EXPIRED, "rejected": Kind.REJECTED}
+
+
+def classify(told: OrderStatusChanged | None, latest: OrderStatusChanged) -> Kind | None:
+    """The news in `latest` for someone who last heard `told`; None when there is none."""
+    if latest.status in _FINAL:
+        if told is not None and told.status == latest.status:
+            return None
+        return _FINAL[latest.status]
+    if told is None:
+        return Kind.BACKORDERED
+    before = {line.line_id: line for line in told.lines}
+    for line in latest.lines:
+        earlier = before.get(line.line_id)
+        if line.status in _CLOSED_LINE and (earlier is None or earlier.status != line.status):
+            return _CLOSED_LINE[line.status]
+    if _allocated(latest) > _allocated(told):
+        return Kind.PARTLY_FILLED
+    if date_moves(told, latest):
+        return Kind.DATE_CHANGED
+    return None
+
+
+def date_moves(told: OrderStatusChanged | None, latest: OrderStatusChanged) -> dict[str, EtaChange]:
+    """How each waiting line's expected date moved since the customer was last told."""
+    before: dict[str, OrderLineState] = {line.line_id: line for line in told.lines} if told else {}
+    moves: dict[str, EtaChange] = {}
+    for line in latest.lines:
+        if not line.backordered or line.status in _CLOSED_LINE:
+            continue
+        earlier = before.get(line.line_id)
+        move = eta_change(earlier.eta if earlier else None, line.eta)
+        if move:
+            moves[line.line_id] = move
+    return moves
+
+
+_SEVERITY: tuple[EtaChange, ...] = ("delayed", "cleared", "earlier", "set")
+
+
+def headline_move(moves: dict[str, EtaChange]) -> EtaChange | None:
+    """The one word a subject line can carry: any delay outweighs better news."""
+    return next((move for move in _SEVERITY if move in moves.values()), None)
+
+
+def _allocated(picture: OrderStatusChanged) -> int:
+    return sum(line.allocated for line in picture.lines)
+
+
+def retry_delay(
+    attempt: int, *, initial: float, maximum: float, rng: random.Random | None = None
+) -> float:
+    """Exponential backoff with jitter: half fixed, half random, so retries spread out."""
+    ceiling: float = min(maximum, initial * 2.0 ** max(0, attempt - 1))
+    jitter: float = (rng or random).random()
+    return ceiling / 2 + jitter * ceiling / 2
