@@ -58,7 +58,7 @@ async def test_domain_figures_move_as_events_flow(
     sku, first, second = unique("SKU"), unique("o"), unique("o")
     before = await scrape(allocator)
     messages_before = value(
-        await scrape(notifier), "backorder_customer_messages_total", status="allocated"
+        await scrape(notifier), "backorder_notifications_total", channel="email", outcome="sent"
     )
 
     # the gauges cover the SKUs with the most waiting units: this one must rank among them
@@ -89,7 +89,8 @@ async def test_domain_figures_move_as_events_flow(
     await eventually(
         notifier,
         lambda m: (
-            value(m, "backorder_customer_messages_total", status="allocated") > messages_before
+            value(m, "backorder_notifications_total", channel="email", outcome="sent")
+            > messages_before
         ),
     )
 

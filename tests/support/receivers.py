@@ -4,6 +4,7 @@ The webhook receiver checks signatures with its own HMAC code, not the project's
 shop's receiver would; a request with a bad or stale signature is refused and counted.
 """
 
+import asyncio
 import email
 import email.policy
 import hashlib
@@ -42,6 +43,7 @@ class _Inbox:
     async def handle_DATA(  # noqa: N802 (aiosmtpd calls it by this name)
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
+        await asyncio.sleep(self._mailbox.delay)
         assert isinstance(envelope.content, bytes)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         body = message.get_body(("plain",))
@@ -62,6 +64,8 @@ class Mailbox:
 
     port: int
     mails: list[Mail] = field(default_factory=list)
+    # Seconds each mail takes to be accepted, like a busy server.
+    delay: float = 0.0
     _controller: Controller | None = None
 
     def start(self) -> None:
@@ -95,6 +99,8 @@ class WebhookReceiver:
     answer: int = 200
     # Orders whose webhooks this receiver always fails with HTTP 500.
     failing_orders: set[str] = field(default_factory=set)
+    # Seconds each request takes to be answered, like a busy receiver.
+    delay: float = 0.0
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -123,6 +129,7 @@ class WebhookReceiver:
             self._server = None
 
     def receive(self, headers: dict[str, str], body: bytes) -> int:
+        time.sleep(self.delay)
         timestamp = headers.get("Backorder-Timestamp", "")
         expected = hmac.new(self.secret, timestamp.encode() + b"." + body, hashlib.sha256)
         signature = headers.get("Backorder-Signature", "")

@@ -55,3 +55,25 @@ def test_a_configuration_error_never_echoes_values(monkeypatch: pytest.MonkeyPat
     assert "DATABASE_URL" in message
     assert "hunter2secret" not in message
     assert "another-secret" not in message
+
+
+def test_notification_settings_that_would_leak_or_forge_stop_the_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BACKORDER_WEBHOOK_URL", "https://shop.example/hooks")
+    with pytest.raises(ValidationError, match="BACKORDER_WEBHOOK_SECRET"):
+        Settings()
+    monkeypatch.setenv("BACKORDER_WEBHOOK_SECRET", "short")
+    with pytest.raises(ValidationError, match="16 characters"):
+        Settings()
+    monkeypatch.setenv("BACKORDER_WEBHOOK_SECRET", "long-enough-secret-123")
+    monkeypatch.setenv("BACKORDER_SMTP_USERNAME", "mailer")
+    monkeypatch.setenv("BACKORDER_SMTP_PASSWORD", "pw")
+    monkeypatch.setenv("BACKORDER_SMTP_SECURITY", "none")
+    with pytest.raises(ValidationError, match="starttls or tls"):
+        Settings()
+    monkeypatch.setenv("BACKORDER_SMTP_SECURITY", "tls")
+    monkeypatch.setenv("BACKORDER_MAX_WAIT", "P30D")
+    settings = Settings()
+    assert settings.max_wait is not None
+    assert settings.max_wait.days == 30

@@ -1,5 +1,7 @@
 """The allocation rules of one SKU, without any I/O."""
 
+from datetime import UTC, datetime, timedelta
+
 from services.allocator.domain.model import Line, Policy, SkuBook
 
 
@@ -84,3 +86,33 @@ def test_maximum_backorder_quantity_counts_everything_already_waiting() -> None:
     book.request(c)
     assert (a.status, b.status, c.status) == ("backordered", "rejected", "backordered")
     assert b.reason is not None and "maximum backorder quantity 3" in b.reason
+
+
+def test_lines_past_the_maximum_wait_expire_and_pass_their_units_on() -> None:
+    start = datetime(2027, 1, 1, tzinfo=UTC)
+    book = SkuBook(sku="MUG", policy=Policy(max_wait=timedelta(days=14)))
+    a, b = line("a", 2), line("b", 1)
+    a.requested_at, b.requested_at = start, start + timedelta(days=10)
+    book.request(a)
+    book.request(b)
+    book.receive(1)
+    assert book.expire(start + timedelta(days=14), None) == []
+    changed = book.expire(start + timedelta(days=15), None)
+    assert changed == [a, b]
+    assert (a.status, a.allocated, a.reason) == (
+        "expired",
+        0,
+        "waited longer than the maximum of 14 days",
+    )
+    assert (b.status, b.allocated, book.queue) == ("allocated", 1, [])
+
+
+def test_the_global_maximum_wait_applies_when_the_sku_sets_none() -> None:
+    start = datetime(2027, 1, 1, tzinfo=UTC)
+    book = SkuBook(sku="MUG")
+    a = line("a", 1)
+    a.requested_at = start
+    book.request(a)
+    assert book.expire(start + timedelta(days=400), None) == []
+    assert book.expire(start + timedelta(hours=3), timedelta(hours=2)) == [a]
+    assert a.reason == "waited longer than the maximum of 2 hours"

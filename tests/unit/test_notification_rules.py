@@ -1,0 +1,143 @@
+"""What a customer is told, and how retries spread out: the notifier's pure rules."""
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from services.notifier.channels.signing import sign, verify
+from services.notifier.domain.model import Kind, classify, retry_delay
+from services.notifier.rendering import Templates
+from shared.contracts.outputs import OrderStatusChanged
+
+DAY = datetime(2027, 5, 3, tzinfo=UTC)
+
+
+def picture(status: str, *lines: dict[str, Any], version: int = 1) -> OrderStatusChanged:
+    return OrderStatusChanged.model_validate(
+        {
+            "order_id": "o-1",
+            "status": status,
+            "version": version,
+            "occurred_at": DAY,
+            "customer": {"id": "c-1", "email": "ada@example.com", "name": "Ada"},
+            "lines": list(lines),
+        }
+    )
+
+
+def line(status: str, *, allocated: int = 0, waiting: int = 0, **more: Any) -> dict[str, Any]:
+    quantity = max(1, allocated + waiting)
+    return {
+        "line_id": more.pop("line_id", "1"),
+        "sku": "LAMP",
+        "quantity": quantity,
+        "allocated": allocated,
+        "backordered": waiting,
+        "rejected": 0,
+        "status": status,
+        **more,
+    }
+
+
+WAITING = picture("backordered", line("backordered", waiting=2))
+ALLOCATED = picture("allocated", line("allocated", allocated=2))
+
+
+@pytest.mark.parametrize(
+    ("told", "latest", "kind"),
+    [
+        (None, WAITING, Kind.BACKORDERED),
+        (None, picture("rejected", line("rejected", reason="no")), Kind.REJECTED),
+        (WAITING, picture("backordered", line("backordered", waiting=2, eta=DAY)), "date"),
+        (
+            WAITING,
+            picture("partially_allocated", line("partially_allocated", allocated=1, waiting=1)),
+            Kind.PARTLY_FILLED,
+        ),
+        (WAITING, picture("allocated", line("allocated", allocated=2)), Kind.ALLOCATED),
+        (
+            WAITING,
+            picture("cancelled", line("cancelled", reason="changed my mind")),
+            Kind.CANCELLED,
+        ),
+        (WAITING, picture("expired", line("expired", reason="waited")), Kind.EXPIRED),
+        # a position moving up in the queue is not news
+        (WAITING, picture("backordered", line("backordered", waiting=2, queue_position=1)), None),
+        (ALLOCATED, ALLOCATED, None),
+    ],
+)
+def test_the_news_is_what_changed_since_the_customer_was_last_told(
+    told: OrderStatusChanged | None, latest: OrderStatusChanged, kind: Kind | str | None
+) -> None:
+    assert classify(told, latest) == (Kind.DATE_CHANGED if kind == "date" else kind)
+
+
+def test_one_line_cancelled_while_another_waits_is_told_as_a_cancellation() -> None:
+    told = picture(
+        "backordered", line("backordered", waiting=1), line("backordered", waiting=1, line_id="2")
+    )
+    latest = picture(
+        "backordered", line("backordered", waiting=1), line("cancelled", line_id="2", reason="x")
+    )
+    assert classify(told, latest) == Kind.CANCELLED
+
+
+def test_every_kind_renders_from_its_template_with_the_dates_and_alternatives() -> None:
+    templates = Templates()
+    delayed = picture(
+        "backordered",
+        line("backordered", waiting=2, eta=DAY + timedelta(days=7), alternatives=["LAMP-2"]),
+    )
+    earlier = picture("backordered", line("backordered", waiting=2, eta=DAY))
+    for kind in Kind:
+        rendered = templates.render(kind, delayed, earlier)
+        assert "o-1" in rendered.subject
+        assert "\n" not in rendered.subject
+        assert rendered.text.startswith("Hello Ada,")
+        assert "{" not in rendered.text
+    text = templates.render(Kind.DATE_CHANGED, delayed, earlier)
+    assert text.subject == "Your order o-1 is delayed"
+    assert "expected 2027-05-10 (later than we said before)" in text.text
+    assert "In stock right now instead of LAMP: LAMP-2." in text.text
+    first = templates.render(Kind.BACKORDERED, WAITING, None)
+    assert "2 waiting, no date yet" in first.text
+
+
+def test_a_shop_can_replace_one_template_and_keep_the_others(tmp_path: Any) -> None:
+    (tmp_path / "email").mkdir()
+    (tmp_path / "email" / "allocated.txt").write_text(
+        '{% extends "email/base.txt" %}{% block subject %}Packed: {{ order_id }}{% endblock %}'
+    )
+    templates = Templates(tmp_path)
+    allocated = picture("allocated", line("allocated", allocated=2))
+    assert templates.render(Kind.ALLOCATED, allocated, None).subject == "Packed: o-1"
+    assert templates.render(Kind.BACKORDERED, WAITING, None).subject.endswith("is backordered")
+
+
+def test_retries_back_off_exponentially_with_jitter_up_to_the_maximum() -> None:
+    rng = random.Random(7)
+    delays = [retry_delay(n, initial=1, maximum=60, rng=rng) for n in range(1, 10)]
+    for attempt, delay in enumerate(delays, start=1):
+        ceiling = min(60, 2 ** (attempt - 1))
+        assert ceiling / 2 <= delay <= ceiling
+    assert len({round(d, 6) for d in delays}) == len(delays)
+
+
+def test_signatures_reject_forgeries_and_replays() -> None:
+    secret, body = b"s" * 32, b'{"id":"n-1"}'
+    signature = sign(secret, timestamp="1000", body=body)
+
+    def genuine(
+        *, key: bytes = secret, timestamp: str = "1000", sent: bytes = body, now: float = 1100
+    ) -> bool:
+        return verify(
+            key, timestamp=timestamp, signature=signature, body=sent, now=now, tolerance=300
+        )
+
+    assert genuine()
+    assert not genuine(now=1400)  # replayed later than the tolerance
+    assert not genuine(key=b"o" * 32)
+    assert not genuine(sent=b'{"id":"n-2"}')
+    assert not genuine(timestamp="1001")
