@@ -53,6 +53,7 @@ async def test_in_stock_line_is_allocated_at_once(
         "eta": None,
         "eta_change": None,
         "reason": None,
+        "alternatives": [],
     }
     await assert_books_consistent(db, [sku])
     assert await db.fetchval("select available from sku_book where sku = $1", sku) == 2

@@ -82,10 +82,13 @@ async def wait_for_available(db: asyncpg.Connection, sku: str, units: int) -> No
     await wait_for_value(db, "select available from sku_book where sku = $1", sku, expected=units)
 
 
-async def eventually(condition: Callable[[], bool], *, what: str, timeout: float = 60.0) -> None:
-    """Waits for something a receiver or the database shows, failing with `what`."""
+async def eventually(
+    condition: Callable[[], bool], *, what: str | Callable[[], str], timeout: float = 60.0
+) -> None:
+    """Waits for something a receiver or the database shows; `what` describes it on failure
+    (a callable is asked then, so it can show the state at the end of the wait)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {timeout:g}s: {what}")
+            raise AssertionError(f"not within {timeout:g}s: {what() if callable(what) else what}")
         await asyncio.sleep(0.1)
