@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     notify_poll_interval_seconds: PositiveFloat = 1.0
     # A notification in flight longer than this is taken as lost and sent again (same id).
     notify_lease_seconds: float = Field(default=120.0, ge=2)
+    # On SIGTERM, sends under way get this long to finish and be recorded; keep it below the
+    # platform's kill grace (Kubernetes: terminationGracePeriodSeconds, 30 by default).
+    notify_shutdown_grace_seconds: PositiveFloat = 20.0
     notify_concurrency: PositiveInt = 16
     # A folder of templates replacing the built-in ones file by file.
     notify_templates_dir: DirectoryPath | None = None

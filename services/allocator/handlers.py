@@ -96,7 +96,7 @@ async def handle_command(
 
 async def skus_to_expire(*, uow: UnitOfWork, default_max_wait: timedelta | None) -> list[str]:
     return await repository.skus_with_overdue_lines(
-        uow.session, default_max_wait=default_max_wait, limit=100
+        uow.session, now=datetime.now(UTC), default_max_wait=default_max_wait, limit=100
     )
 
 

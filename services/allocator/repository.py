@@ -202,7 +202,7 @@ async def in_stock(session: AsyncSession, *, skus: tuple[str, ...]) -> list[str]
 
 
 async def skus_with_overdue_lines(
-    session: AsyncSession, *, default_max_wait: timedelta | None, limit: int
+    session: AsyncSession, *, now: datetime, default_max_wait: timedelta | None, limit: int
 ) -> list[str]:
     """SKUs where a line has waited longer than the SKU's (or the default) maximum wait."""
     default = default_max_wait.total_seconds() if default_max_wait else None
@@ -213,7 +213,8 @@ async def skus_with_overdue_lines(
         .where(
             col(AllocationLineRow.waiting) > 0,
             col(AllocationLineRow.requested_at)
-            < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, max_wait),
+            # The same clock as the domain's expiry check, so a picked SKU has work to do.
+            < now - func.make_interval(0, 0, 0, 0, 0, 0, max_wait),
         )
         .distinct()
         .limit(limit)

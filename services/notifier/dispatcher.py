@@ -67,11 +67,8 @@ class Dispatcher:
             self._in_flight[notification_id] = task
             task.add_done_callback(partial(self._finished, notification_id))
 
-    def _finished(self, notification_id: uuid.UUID, _: "asyncio.Task[None]") -> None:
-        self._in_flight.pop(notification_id, None)
-
-    async def _deliver(self, notification_id: uuid.UUID, order_id: str) -> None:
-        runtime, rules = self._runtime, self._rules
+    async def _claim(self, notification_id: uuid.UUID, order_id: str) -> handlers.Claimed | None:
+        runtime = self._runtime
         try:
             async with runtime.unit_of_work() as uow:
                 claimed = await handlers.claim(
@@ -80,9 +77,27 @@ class Dispatcher:
                     uow=uow,
                     channels=self._channels,
                     templates=self._templates,
-                    rules=rules,
+                    rules=self._rules,
                 )
                 await uow.commit()
+            return claimed
+        except Exception as error:
+            if is_transient(error):
+                raise
+            log.exception("notification %s cannot be composed; it fails", notification_id)
+            async with runtime.unit_of_work() as uow:
+                if await handlers.give_up(notification_id, f"cannot compose: {error!r}", uow=uow):
+                    await runtime.committed(uow)
+                    runtime.metrics.notifications.labels("any", "failed").inc()
+            return None
+
+    def _finished(self, notification_id: uuid.UUID, _: "asyncio.Task[None]") -> None:
+        self._in_flight.pop(notification_id, None)
+
+    async def _deliver(self, notification_id: uuid.UUID, order_id: str) -> None:
+        runtime, rules = self._runtime, self._rules
+        try:
+            claimed = await self._claim(notification_id, order_id)
             if claimed is None:
                 return
             if claimed.outgoing is None:
@@ -97,9 +112,15 @@ class Dispatcher:
                 failure = DeliveryFailed("no answer within half the lease", permanent=False)
             except DeliveryFailed as error:
                 failure = error
-                log.warning("notification %s by %s: %s", notification_id, claimed.channel, error)
+            except Exception as error:  # a channel bug must still count as an attempt
+                log.exception("notification %s: unexpected error sending", notification_id)
+                failure = DeliveryFailed(f"unexpected: {error!r}", permanent=False)
+            if failure:
+                log.warning("notification %s by %s: %s", notification_id, claimed.channel, failure)
             async with runtime.unit_of_work() as uow:
-                outcome = await handlers.settle(notification_id, failure, uow=uow, rules=rules)
+                outcome = await handlers.settle(
+                    notification_id, failure, attempt=claimed.attempt, uow=uow, rules=rules
+                )
                 await runtime.committed(uow)
             runtime.metrics.notifications.labels(claimed.channel, outcome).inc()
         except Exception as error:
@@ -126,5 +147,5 @@ async def run_dispatcher(runtime: Runtime, channels: Mapping[str, Channel]) -> N
         ),
         concurrency=settings.notify_concurrency,
         poll_interval=settings.notify_poll_interval_seconds,
-        shutdown_grace=settings.notify_lease_seconds / 2,
+        shutdown_grace=settings.notify_shutdown_grace_seconds,
     ).run()

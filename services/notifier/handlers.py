@@ -6,6 +6,7 @@ same id, once its lease runs out.
 """
 
 import json
+import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -17,18 +18,23 @@ from services.notifier import repository
 from services.notifier.channels import Channel, DeliveryFailed, Outgoing
 from services.notifier.domain.model import classify, retry_delay
 from services.notifier.rendering import Templates
-from services.notifier.tables import NotificationRow
+from services.notifier.tables import OPEN_STATUSES, NotificationRow
 from shared.contracts.headers import (
+    CORRELATION_ID,
     DLQ_ORIGINAL_TOPIC,
     DLQ_REASON,
+    EVENT_ID,
     EVENT_TYPE,
     NOTIFICATION_CHANNEL,
     NOTIFICATION_ID,
+    event_id,
 )
 from shared.contracts.outputs import OrderStatusChanged
 from shared.contracts.topics import ORDERS_STATUS_CHANGED
 from shared.db.unit_of_work import UnitOfWork
 from shared.messaging.errors import PoisonMessage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,10 @@ async def send_again(notification_id: str, *, uow: UnitOfWork) -> bool:
     row = await repository.get_for_update(uow.session, key)
     if row is None or row.status != "failed":
         return False
+    told = await repository.last_told(uow.session, order_id=row.order_id, channel=row.channel)
+    if told is not None and (told.version or 0) > (row.version or 0):
+        log.warning("not resending %s: the customer has since been told something newer", key)
+        return False
     row.status, row.attempts = "retrying", 0
     row.next_attempt_at = row.updated_at = datetime.now(UTC)
     return True
@@ -83,6 +93,8 @@ async def send_again(notification_id: str, *, uow: UnitOfWork) -> bool:
 class Claimed:
     channel: str
     outgoing: Outgoing | None  # None: nothing to send (skipped)
+    # Which attempt this is: only its own outcome may settle it.
+    attempt: int = 0
 
 
 async def claim(
@@ -105,8 +117,13 @@ async def claim(
     row.updated_at = now
     channel = channels.get(row.channel)
     if channel is None:
-        row.status, row.last_error = "skipped", f"channel {row.channel} is not configured"
-        return Claimed(row.channel, None)
+        row.last_error = f"channel {row.channel} is not configured here"
+        if row.status == "scheduled":  # nothing composed yet: the channel was switched off
+            row.status = "skipped"
+            return Claimed(row.channel, None)
+        # Content already fixed: keep it for an instance that has the channel.
+        row.next_attempt_at = now + timedelta(seconds=rules.lease_seconds)
+        return None
     if row.status == "scheduled":
         if await repository.in_flight_sibling(session, row):
             row.next_attempt_at = now + timedelta(seconds=rules.wait_behind_seconds)
@@ -127,6 +144,7 @@ async def claim(
             subject=row.subject,
             body=row.body,
         ),
+        attempt=row.attempts,
     )
 
 
@@ -161,13 +179,14 @@ async def settle(
     notification_id: uuid.UUID,
     failure: DeliveryFailed | None,
     *,
+    attempt: int,
     uow: UnitOfWork,
     rules: DeliveryRules,
 ) -> str:
     """Records an attempt's outcome: sent, retry later, or failed and dead-lettered."""
     row = await repository.get_for_update(uow.session, notification_id)
-    if row is None or row.status != "sending":
-        return "stale"
+    if row is None or row.status != "sending" or row.attempts != attempt:
+        return "stale"  # the lease ran out and another attempt owns the row now
     now = datetime.now(UTC)
     row.updated_at = now
     if failure is None:
@@ -186,6 +205,21 @@ async def settle(
     return "retry"
 
 
+async def give_up(notification_id: uuid.UUID, problem: str, *, uow: UnitOfWork) -> bool:
+    """A notification that cannot even be composed (a broken template, say) fails at once,
+    so it does not come back on every poll and crowd out the others."""
+    row = await repository.get_for_update(uow.session, notification_id)
+    if row is None or row.status not in OPEN_STATUSES:
+        return False
+    if row.picture is None:
+        known = await repository.latest(uow.session, row.order_id)
+        row.picture = known.picture if known else {"order_id": row.order_id}
+    row.status, row.last_error = "failed", problem[:2000]
+    row.updated_at = datetime.now(UTC)
+    _dead_letter(uow, row)
+    return True
+
+
 def _dead_letter(uow: UnitOfWork, row: NotificationRow) -> None:
     """The picture it described goes to `orders.status-changed.dlq`; replaying it sends again."""
     reason = (
@@ -197,7 +231,9 @@ def _dead_letter(uow: UnitOfWork, row: NotificationRow) -> None:
         key=row.order_id.encode(),
         value=json.dumps(row.picture).encode(),
         headers=[
+            (EVENT_ID, event_id("notifier", "failed", str(row.id), str(row.attempts)).encode()),
             (EVENT_TYPE, b"OrderStatusChanged"),
+            (CORRELATION_ID, row.order_id.encode()),
             (NOTIFICATION_ID, str(row.id).encode()),
             (NOTIFICATION_CHANNEL, row.channel.encode()),
             (DLQ_REASON, reason.encode()),

@@ -74,6 +74,23 @@ def test_the_news_is_what_changed_since_the_customer_was_last_told(
     assert classify(told, latest) == (Kind.DATE_CHANGED if kind == "date" else kind)
 
 
+def test_a_line_closed_beside_a_ready_one_is_told_not_hidden_behind_ready_to_ship() -> None:
+    two_waiting = picture(
+        "backordered", line("backordered", waiting=1), line("backordered", waiting=1, line_id="2")
+    )
+    one_expired = picture(
+        "allocated", line("allocated", allocated=1), line("expired", line_id="2", reason="x")
+    )
+    assert classify(two_waiting, one_expired) == Kind.EXPIRED
+    assert classify(one_expired, one_expired) is None
+    one_rejected = picture(
+        "allocated", line("allocated", allocated=1), line("rejected", line_id="2")
+    )
+    assert classify(None, one_rejected) == Kind.REJECTED
+    text = Templates().render(Kind.REJECTED, one_rejected, None).text
+    assert "Everything else in your order is reserved for you and ready to ship." in text
+
+
 def test_one_line_cancelled_while_another_waits_is_told_as_a_cancellation() -> None:
     told = picture(
         "backordered", line("backordered", waiting=1), line("backordered", waiting=1, line_id="2")

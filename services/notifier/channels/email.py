@@ -58,7 +58,9 @@ class EmailChannel:
                 timeout=settings.smtp_timeout_seconds,
             )
         except aiosmtplib.SMTPRecipientsRefused as error:
-            raise DeliveryFailed(f"recipient refused: {error}", permanent=True) from error
+            # 4xx (greylisting, mailbox full) may pass; 5xx will not.
+            permanent = all(refusal.code >= 500 for refusal in error.recipients)
+            raise DeliveryFailed(f"recipient refused: {error}", permanent=permanent) from error
         except aiosmtplib.SMTPResponseException as error:
             permanent = 500 <= error.code < 600
             raise DeliveryFailed(

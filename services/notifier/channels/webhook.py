@@ -58,7 +58,9 @@ class WebhookChannel:
             SIGNATURE_HEADER: sign(self._secret, timestamp=timestamp, body=body),
         }
         try:
-            response = await self._client.post(outgoing.recipient, content=body, headers=headers)
+            # The configured URL, not the one recorded at claim time: a moved endpoint is
+            # reached by the retries and replays of notifications that failed on the old one.
+            response = await self._client.post(self._url, content=body, headers=headers)
         except httpx.HTTPError as error:
             raise DeliveryFailed(f"webhook unreachable: {error!r}", permanent=False) from error
         if response.is_success:

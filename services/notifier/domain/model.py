@@ -31,18 +31,24 @@ _CLOSED_LINE = {"cancelled": Kind.CANCELLED, "expired": Kind.EXPIRED, "rejected"
 
 
 def classify(told: OrderStatusChanged | None, latest: OrderStatusChanged) -> Kind | None:
-    """The news in `latest` for someone who last heard `told`; None when there is none."""
-    if latest.status in _FINAL:
-        if told is not None and told.status == latest.status:
-            return None
+    """The news in `latest` for someone who last heard `told`; None when there is none.
+
+    A line that closed (cancelled, expired, rejected) is news even when the rest of the order
+    is ready to ship: "ready to ship" alone would hide a refund the customer is owed.
+    """
+    if told is not None and told.status == latest.status and latest.status in _FINAL:
+        return None
+    if latest.status in _CLOSED_LINE:
         return _FINAL[latest.status]
-    if told is None:
-        return Kind.BACKORDERED
-    before = {line.line_id: line for line in told.lines}
+    before = {line.line_id: line for line in told.lines} if told else {}
     for line in latest.lines:
         earlier = before.get(line.line_id)
         if line.status in _CLOSED_LINE and (earlier is None or earlier.status != line.status):
             return _CLOSED_LINE[line.status]
+    if latest.status == "allocated":
+        return Kind.ALLOCATED
+    if told is None:
+        return Kind.BACKORDERED
     if _allocated(latest) > _allocated(told):
         return Kind.PARTLY_FILLED
     if date_moves(told, latest):
