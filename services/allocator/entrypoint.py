@@ -41,6 +41,10 @@ async def on_allocation_command(
             default_backorders=runtime.settings.default_backorders,
         )
         await runtime.committed(uow)
+    _count(runtime, outcome)
+
+
+def _count(runtime: Runtime, outcome: handlers.Outcome) -> None:
     for status in outcome.statuses:
         runtime.metrics.line_decisions.labels(status).inc()
     runtime.metrics.units_filled.inc(outcome.units_filled)
@@ -62,9 +66,7 @@ async def sweep_overdue_lines(runtime: Runtime) -> None:
                         default_max_wait=settings.max_wait,
                     )
                     await runtime.committed(uow)
-                for status in outcome.statuses:
-                    runtime.metrics.line_decisions.labels(status).inc()
-                runtime.metrics.units_filled.inc(outcome.units_filled)
+                _count(runtime, outcome)
         except Exception as error:
             log.warning("max-wait sweep failed: %s", error, exc_info=not is_transient(error))
         await asyncio.sleep(settings.expiry_sweep_interval_seconds)

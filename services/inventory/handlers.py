@@ -62,7 +62,7 @@ async def set_policy(*, sku: str, policy: SkuPolicy | None, uow: UnitOfWork) -> 
     backorders = policy.backorders if policy else None
     maximum = policy.max_backorder_quantity if policy else None
     max_wait = policy.max_wait.total_seconds() if policy and policy.max_wait else None
-    alternatives = [sku for sku in policy.alternatives if sku != policy.sku] if policy else []
+    alternatives = [other for other in policy.alternatives if other != sku] if policy else []
     values = {
         "backorders": backorders,
         "max_backorder_quantity": maximum,

@@ -86,9 +86,12 @@ class Dispatcher:
                 raise
             log.exception("notification %s cannot be composed; it fails", notification_id)
             async with runtime.unit_of_work() as uow:
-                if await handlers.give_up(notification_id, f"cannot compose: {error!r}", uow=uow):
-                    await runtime.committed(uow)
-                    runtime.metrics.notifications.labels("any", "failed").inc()
+                channel = await handlers.give_up(
+                    notification_id, f"cannot compose: {error!r}", uow=uow
+                )
+                await runtime.committed(uow)
+            if channel:
+                runtime.metrics.notifications.labels(channel, "failed").inc()
             return None
 
     def _finished(self, notification_id: uuid.UUID, _: "asyncio.Task[None]") -> None:
@@ -138,7 +141,6 @@ async def run_dispatcher(runtime: Runtime, channels: Mapping[str, Channel]) -> N
         channels=channels,
         templates=Templates(settings.notify_templates_dir),
         rules=DeliveryRules(
-            coalesce_seconds=settings.notify_coalesce_seconds,
             max_attempts=settings.notify_max_attempts,
             retry_initial_seconds=settings.notify_retry_initial_seconds,
             retry_max_seconds=settings.notify_retry_max_seconds,

@@ -54,11 +54,12 @@ async def on_status_changed(
 async def deliver_notifications(runtime: Runtime) -> None:
     """Opens the channels the configuration names and delivers until the service stops."""
     settings = runtime.settings
+    names = enabled_channels(settings)
     channels: dict[str, Channel] = {}
     async with contextlib.AsyncExitStack() as stack:
-        if settings.smtp_host:
+        if "email" in names:
             channels["email"] = EmailChannel(settings)
-        if settings.webhook_url:
+        if "webhook" in names:
             client = await stack.enter_async_context(
                 httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
             )

@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DeliveryRules:
-    coalesce_seconds: float
     max_attempts: int
     retry_initial_seconds: float
     retry_max_seconds: float
@@ -192,12 +191,10 @@ async def settle(
     if failure is None:
         row.status, row.sent_at = "sent", now
         return "sent"
-    row.last_error = str(failure)[:2000]
     if failure.permanent or row.attempts >= rules.max_attempts:
-        row.status = "failed"
-        _dead_letter(uow, row)
+        _fail(uow, row, str(failure))
         return "failed"
-    row.status = "retrying"
+    row.status, row.last_error = "retrying", str(failure)[:2000]
     delay = retry_delay(
         row.attempts, initial=rules.retry_initial_seconds, maximum=rules.retry_max_seconds
     )
@@ -205,23 +202,24 @@ async def settle(
     return "retry"
 
 
-async def give_up(notification_id: uuid.UUID, problem: str, *, uow: UnitOfWork) -> bool:
+async def give_up(notification_id: uuid.UUID, problem: str, *, uow: UnitOfWork) -> str | None:
     """A notification that cannot even be composed (a broken template, say) fails at once,
-    so it does not come back on every poll and crowd out the others."""
+    so it does not come back on every poll and crowd out the others. Returns its channel."""
     row = await repository.get_for_update(uow.session, notification_id)
     if row is None or row.status not in OPEN_STATUSES:
-        return False
+        return None
     if row.picture is None:
         known = await repository.latest(uow.session, row.order_id)
         row.picture = known.picture if known else {"order_id": row.order_id}
-    row.status, row.last_error = "failed", problem[:2000]
     row.updated_at = datetime.now(UTC)
-    _dead_letter(uow, row)
-    return True
+    _fail(uow, row, problem)
+    return row.channel
 
 
-def _dead_letter(uow: UnitOfWork, row: NotificationRow) -> None:
-    """The picture it described goes to `orders.status-changed.dlq`; replaying it sends again."""
+def _fail(uow: UnitOfWork, row: NotificationRow, problem: str) -> None:
+    """Final: the picture it described goes to `orders.status-changed.dlq`; replaying it
+    sends the notification again."""
+    row.status, row.last_error = "failed", problem[:2000]
     reason = (
         f"{row.kind} notification by {row.channel} to {row.recipient} failed after "
         f"{row.attempts} attempt(s): {row.last_error}"

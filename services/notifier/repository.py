@@ -2,7 +2,7 @@
 that order's notify lock, so a claim and a new change never cross."""
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -141,7 +141,3 @@ async def get_for_update(
             .execution_options(populate_existing=True)
         )
     ).first()
-
-
-def lease(now: datetime, seconds: float) -> datetime:
-    return now + timedelta(seconds=seconds)

@@ -84,10 +84,7 @@ class SkuBook:
         """Takes the line out of the queue and passes the units it held to the next in line."""
         if line.cancelled:
             return []
-        self.queue = [queued for queued in self.queue if queued is not line]
-        line.cancelled, line.reason = True, reason
-        self.available += line.allocated
-        line.allocated = 0
+        self._withdraw(line, reason)
         return [line, *self._fill()]
 
     def expire(self, now: datetime, default_max_wait: timedelta | None) -> list[Line]:
@@ -100,15 +97,18 @@ class SkuBook:
             for line in self.queue
             if line.requested_at is not None and now - line.requested_at > limit
         ]
-        if not overdue:
-            return []
-        self.queue = [line for line in self.queue if all(line is not o for o in overdue)]
         for line in overdue:
-            line.cancelled, line.expired = True, True
-            line.reason = f"waited longer than the maximum of {describe_wait(limit)}"
-            self.available += line.allocated
-            line.allocated = 0
-        return [*overdue, *self._fill()]
+            line.expired = True
+            self._withdraw(line, f"waited longer than the maximum of {describe_wait(limit)}")
+        # One fill after all have left: units go straight to the first line still waiting.
+        return [*overdue, *self._fill()] if overdue else []
+
+    def _withdraw(self, line: Line, reason: str | None) -> None:
+        """Takes the line out of the queue and frees the units it held, without filling."""
+        self.queue = [queued for queued in self.queue if queued is not line]
+        line.cancelled, line.reason = True, reason
+        self.available += line.allocated
+        line.allocated = 0
 
     def _refuse_backorder(self, missing: int) -> str | None:
         if not self.policy.backorders_allowed:
