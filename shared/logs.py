@@ -4,11 +4,28 @@ the message being handled (the order id where there is one)."""
 import logging
 import sys
 from contextvars import ContextVar
-from typing import Literal
+from typing import Any, Literal
 
 from pythonjsonlogger.json import JsonFormatter
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+
+class JsonLines(JsonFormatter):
+    """One JSON object per record: time, level, logger, message, correlation id, service."""
+
+    def __init__(self, *, service: str) -> None:
+        super().__init__(
+            "{asctime}{levelname}{name}{message}{correlation_id}",
+            style="{",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            static_fields={"service": service},
+        )
+
+    def process_log_record(self, log_record: dict[str, Any]) -> dict[str, Any]:
+        # uvicorn adds a copy of its message with ANSI colour codes for terminals.
+        log_record.pop("color_message", None)
+        return log_record
 
 
 class _CorrelationFilter(logging.Filter):
@@ -23,14 +40,7 @@ def configure_logging(
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(_CorrelationFilter())
     if fmt == "json":
-        handler.setFormatter(
-            JsonFormatter(
-                "{asctime}{levelname}{name}{message}{correlation_id}",
-                style="{",
-                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-                static_fields={"service": service},
-            )
-        )
+        handler.setFormatter(JsonLines(service=service))
     else:
         handler.setFormatter(
             logging.Formatter(

@@ -4,6 +4,7 @@ import os
 from datetime import timedelta
 from functools import lru_cache
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AliasChoices,
@@ -15,9 +16,12 @@ from pydantic import (
     PositiveInt,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.contracts.common import MAX_DURATION
 
 
 class Settings(BaseSettings):
@@ -52,7 +56,7 @@ class Settings(BaseSettings):
     cancel_sweep_interval_seconds: PositiveFloat = 1.0
     # A line waiting longer than this is cancelled, unless its SKU's policy says otherwise.
     # ISO 8601 ("P30D") or seconds; unset: lines wait as long as it takes.
-    max_wait: timedelta | None = Field(default=None, gt=timedelta(0))
+    max_wait: timedelta | None = Field(default=None, gt=timedelta(0), le=MAX_DURATION)
     expiry_sweep_interval_seconds: PositiveFloat = 30.0
     outbox_batch_size: PositiveInt = 500
     outbox_poll_interval_seconds: PositiveFloat = 0.5
@@ -100,6 +104,8 @@ class Settings(BaseSettings):
     notify_concurrency: PositiveInt = 16
     # A folder of templates replacing the built-in ones file by file.
     notify_templates_dir: DirectoryPath | None = None
+    # The IANA time zone customers read their dates in ("Europe/Berlin"); dates are kept in UTC.
+    shop_timezone: str = "UTC"
     # none, console (spans printed to stdout) or otlp (OTEL_EXPORTER_OTLP_* say where).
     tracing_exporter: Literal["none", "console", "otlp"] = "none"
 
@@ -120,6 +126,19 @@ class Settings(BaseSettings):
         if self.database_ssl == "verify-full" and self.database_ssl_rootcert is None:
             raise ValueError("database_ssl=verify-full needs BACKORDER_DATABASE_SSL_ROOTCERT")
         return self
+
+    @field_validator("shop_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a known IANA time zone") from None
+        return value
+
+    @property
+    def shop_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.shop_timezone)
 
     @property
     def async_database_url(self) -> str:

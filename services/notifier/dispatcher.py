@@ -139,7 +139,7 @@ async def run_dispatcher(runtime: Runtime, channels: Mapping[str, Channel]) -> N
     await Dispatcher(
         runtime,
         channels=channels,
-        templates=Templates(settings.notify_templates_dir),
+        templates=Templates(settings.notify_templates_dir, timezone=settings.shop_zone),
         rules=DeliveryRules(
             max_attempts=settings.notify_max_attempts,
             retry_initial_seconds=settings.notify_retry_initial_seconds,

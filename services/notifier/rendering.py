@@ -5,6 +5,7 @@ same names; anything missing there falls back to the built-in files.
 """
 
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ class Rendered:
 
 
 class Templates:
-    def __init__(self, override: Path | None = None) -> None:
+    def __init__(self, override: Path | None = None, *, timezone: tzinfo = UTC) -> None:
+        """`timezone`: the shop's, in which customers read their dates."""
+        self._timezone = timezone
         loaders = [FileSystemLoader(override)] if override else []
         self._env = Environment(
             loader=ChoiceLoader([*loaders, FileSystemLoader(BUILT_IN)]),
@@ -37,13 +40,15 @@ class Templates:
         self, kind: Kind, latest: OrderStatusChanged, told: OrderStatusChanged | None
     ) -> Rendered:
         template = self._env.get_template(f"email/{kind.value}.txt")
-        values = _values(latest, told)
+        values = _values(latest, told, self._timezone)
         subject = "".join(template.blocks["subject"](template.new_context(values)))
         text = template.render(values)
         return Rendered(subject=" ".join(subject.split()), text=_tidy(text))
 
 
-def _values(latest: OrderStatusChanged, told: OrderStatusChanged | None) -> dict[str, Any]:
+def _values(
+    latest: OrderStatusChanged, told: OrderStatusChanged | None, timezone: tzinfo
+) -> dict[str, Any]:
     moves = date_moves(told, latest)
     return {
         "order_id": latest.order_id,
@@ -57,8 +62,9 @@ def _values(latest: OrderStatusChanged, told: OrderStatusChanged | None) -> dict
                 "quantity": line.quantity,
                 "allocated": line.allocated,
                 "backordered": line.backordered,
+                "rejected": line.rejected,
                 "status": line.status,
-                "eta": f"{line.eta:%Y-%m-%d}" if line.eta else None,
+                "eta": f"{line.eta.astimezone(timezone):%Y-%m-%d}" if line.eta else None,
                 "move": moves.get(line.line_id),
                 "alternatives": line.alternatives if line.backordered else [],
                 "reason": line.reason,

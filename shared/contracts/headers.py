@@ -1,5 +1,6 @@
 """Headers carried by every message this project publishes."""
 
+import json
 import uuid
 
 EVENT_ID = "event-id"
@@ -19,5 +20,6 @@ _NAMESPACE = uuid.UUID("5c1f3a4e-7d0b-4f6a-9a57-6a4f0b1d2e3c")
 
 
 def event_id(*cause: str) -> str:
-    """A deterministic id: processing the same cause again yields the same id."""
-    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(cause)))
+    """A deterministic id: processing the same cause again yields the same id, and two
+    different causes never share one (the parts are encoded as a JSON array, not joined)."""
+    return str(uuid.uuid5(_NAMESPACE, json.dumps(cause, ensure_ascii=False)))

@@ -46,11 +46,17 @@ class EdgeClient:
         key: str | None,
         value: dict[str, Any] | bytes | None,
         headers: Sequence[tuple[str, bytes]] = (),
+        timestamp_ms: int | None = None,
     ) -> None:
-        """Publishes JSON, raw bytes, or a tombstone (None)."""
+        """Publishes JSON, raw bytes, or a tombstone (None); `timestamp_ms` overrides the
+        record's create time, as a producer that sends late would."""
         body = value if value is None or isinstance(value, bytes) else json.dumps(value).encode()
         await self._producer.send_and_wait(
-            topic, value=body, key=key.encode() if key else None, headers=list(headers)
+            topic,
+            value=body,
+            key=key.encode() if key else None,
+            headers=list(headers),
+            timestamp_ms=timestamp_ms,
         )
 
     async def tail(self, topic: str) -> "TopicTail":

@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import secrets
+from typing import Any
 
 from shared.contracts.topics import ORDERS_PLACED
 from shared.messaging.client import EdgeClient, TopicTail
@@ -35,3 +37,51 @@ async def test_json_logs_with_correlation_id_and_console_traces(
         and s["span"] == "orders.status-changed process"
         for s in spans
     ), lines[-5:]
+
+
+async def test_one_trace_follows_an_order_through_every_outbox_hop_to_the_notifier(
+    fleet: Fleet, shop: EdgeClient, status_changes: TopicTail
+) -> None:
+    traced = {"BACKORDER_TRACING_EXPORTER": "console"}
+    restarted = {}
+    for name in ("order", "allocator", "notifier"):
+        fleet.stop(fleet.first(name))
+        restarted[name] = fleet.start(name, env=traced)
+    try:
+        trace_id = secrets.token_hex(16)
+        order = unique("o")
+        await shop.publish(
+            ORDERS_PLACED.name,
+            key=order,
+            value=order_placed(order, (unique("S"), 1)),
+            headers=[("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01".encode())],
+        )
+        await wait_for_statuses(status_changes, {order: "backordered"})
+        record = next(r for r in status_changes.records if r.key == order.encode())
+        traceparent = dict(record.headers)["traceparent"].decode()
+        assert traceparent.split("-")[1] == trace_id
+
+        def spans(service: str) -> list[dict[str, Any]]:
+            lines = restarted[service].output().splitlines()
+            return [json.loads(line) for line in lines if line.startswith('{"span"')]
+
+        for _ in range(100):
+            if any(s["trace_id"] == trace_id for s in spans("notifier")):
+                break
+            await asyncio.sleep(0.2)
+        hops = {
+            (service, span["span"])
+            for service in restarted
+            for span in spans(service)
+            if span["trace_id"] == trace_id
+        }
+        assert {
+            ("order", "orders.placed process"),
+            ("allocator", "allocation.commands process"),
+            ("order", "allocation.line-changed process"),
+            ("notifier", "orders.status-changed process"),
+        } <= hops, hops
+    finally:
+        for name, service in restarted.items():
+            fleet.stop(service)
+            fleet.start(name)

@@ -14,12 +14,15 @@ from shared.contracts.outputs import OrderStatusChanged
 DAY = datetime(2027, 5, 3, tzinfo=UTC)
 
 
-def picture(status: str, *lines: dict[str, Any], version: int = 1) -> OrderStatusChanged:
+def picture(
+    status: str, *lines: dict[str, Any], version: int = 1, reason: str | None = None
+) -> OrderStatusChanged:
     return OrderStatusChanged.model_validate(
         {
             "order_id": "o-1",
             "status": status,
             "version": version,
+            "reason": reason,
             "occurred_at": DAY,
             "customer": {"id": "c-1", "email": "ada@example.com", "name": "Ada"},
             "lines": list(lines),
@@ -158,3 +161,46 @@ def test_signatures_reject_forgeries_and_replays() -> None:
     assert not genuine(key=b"o" * 32)
     assert not genuine(sent=b'{"id":"n-2"}')
     assert not genuine(timestamp="1001")
+
+
+def test_a_partly_refused_line_is_told_as_not_accepted_not_as_all_reserved() -> None:
+    refused = "backorders are not allowed for SKU LAMP"
+    partly = picture(
+        "allocated",
+        line("allocated", allocated=3, **{"quantity": 5, "rejected": 2, "reason": refused}),
+        reason=refused,
+    )
+    assert classify(None, partly) == Kind.REJECTED
+    text = Templates().render(Kind.REJECTED, partly, None).text
+    assert "could not accept part of your order" in text
+    assert f"5 x LAMP: 3 reserved, ready to ship; 2 not accepted ({refused})" in text
+    assert "Everything in your order is reserved" not in text
+    assert classify(partly, partly) is None
+
+
+def test_cancelling_a_line_of_an_order_that_is_ready_to_ship_is_told() -> None:
+    both = picture(
+        "allocated", line("allocated", allocated=1), line("allocated", allocated=1, line_id="2")
+    )
+    one_cancelled = picture(
+        "allocated",
+        line("allocated", allocated=1),
+        line("cancelled", line_id="2", reason="changed my mind"),
+    )
+    assert classify(both, one_cancelled) == Kind.CANCELLED
+    text = Templates().render(Kind.CANCELLED, one_cancelled, both).text
+    assert "Part of your order has been cancelled" in text
+    assert "Everything else in your order is reserved for you and ready to ship." in text
+    assert classify(one_cancelled, one_cancelled) is None
+
+
+def test_dates_are_told_in_the_shop_time_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    just_after_midnight_in_berlin = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
+    waiting = picture(
+        "backordered", line("backordered", waiting=1, eta=just_after_midnight_in_berlin)
+    )
+    assert "expected 2026-11-30" in Templates().render(Kind.BACKORDERED, waiting, None).text
+    berlin = Templates(timezone=ZoneInfo("Europe/Berlin"))
+    assert "expected 2026-12-01" in berlin.render(Kind.BACKORDERED, waiting, None).text

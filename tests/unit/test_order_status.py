@@ -68,3 +68,20 @@ def test_cancel_before_allocation_decides_the_named_lines() -> None:
     assert [line.status for line in o.lines] == ["cancelled", None]
     o.cancel_before_allocation(None, "all of it")
     assert o.decided and o.status == "cancelled"
+
+
+def test_a_partly_refused_line_gives_the_order_its_reason() -> None:
+    refused = "backorders are not allowed for SKU MUG"
+    o = order(OrderLine("a", "MUG", 5))
+    o.apply(decision("a", "allocated", allocated=3, rejected=2, reason=refused))
+    assert (o.status, o.reason) == ("allocated", refused)
+    picture = o.next_picture()
+    assert picture is not None and picture["reason"] == refused
+    assert picture["lines"][0]["rejected"] == 2
+
+
+def test_an_order_wholly_as_asked_has_no_reason() -> None:
+    o = order(OrderLine("a", "MUG", 5), OrderLine("b", "LAMP", 1))
+    o.apply(decision("a", "allocated", allocated=5))
+    o.apply(decision("b", "backordered", backordered=1))
+    assert (o.status, o.reason) == ("partially_allocated", None)

@@ -33,26 +33,37 @@ _CLOSED_LINE = {"cancelled": Kind.CANCELLED, "expired": Kind.EXPIRED, "rejected"
 def classify(told: OrderStatusChanged | None, latest: OrderStatusChanged) -> Kind | None:
     """The news in `latest` for someone who last heard `told`; None when there is none.
 
-    A line that closed (cancelled, expired, rejected) is news even when the rest of the order
-    is ready to ship: "ready to ship" alone would hide a refund the customer is owed.
+    A line that closed (cancelled, expired, rejected), or units refused, are news even when the
+    rest of the order is ready to ship, and even when it already was: "ready to ship" alone
+    would hide a refund the customer is owed.
     """
-    if told is not None and told.status == latest.status and latest.status in _FINAL:
+    if told is not None and told.status == latest.status and latest.status in _CLOSED_LINE:
         return None
     if latest.status in _CLOSED_LINE:
         return _FINAL[latest.status]
-    before = {line.line_id: line for line in told.lines} if told else {}
-    for line in latest.lines:
-        earlier = before.get(line.line_id)
-        if line.status in _CLOSED_LINE and (earlier is None or earlier.status != line.status):
-            return _CLOSED_LINE[line.status]
+    closed = _newly_closed(told, latest)
+    if closed is not None:
+        return closed
     if latest.status == "allocated":
-        return Kind.ALLOCATED
+        return None if told is not None and told.status == "allocated" else Kind.ALLOCATED
     if told is None:
         return Kind.BACKORDERED
     if _allocated(latest) > _allocated(told):
         return Kind.PARTLY_FILLED
     if date_moves(told, latest):
         return Kind.DATE_CHANGED
+    return None
+
+
+def _newly_closed(told: OrderStatusChanged | None, latest: OrderStatusChanged) -> Kind | None:
+    """The first line that closed, or had units refused, since the customer was told."""
+    before = {line.line_id: line for line in told.lines} if told else {}
+    for line in latest.lines:
+        earlier = before.get(line.line_id)
+        if line.status in _CLOSED_LINE and (earlier is None or earlier.status != line.status):
+            return _CLOSED_LINE[line.status]
+        if line.rejected > (earlier.rejected if earlier else 0):
+            return Kind.REJECTED
     return None
 
 

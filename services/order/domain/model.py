@@ -104,10 +104,12 @@ class Order:
 
     @property
     def reason(self) -> str | None:
+        """Why the order is not wholly as asked: its lines' closing reason, or why units of an
+        open order were refused."""
         status = self.status
         if status in CLOSED:
             return next((ln.reason for ln in self.lines if ln.status == status and ln.reason), None)
-        return None
+        return next((ln.reason for ln in self.lines if ln.rejected and ln.reason), None)
 
     def picture(self) -> dict[str, Any]:
         return {
