@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics.")
 app.add_typer(topics_app, name="topics")
+outbox_app = typer.Typer(no_args_is_help=True, help="The transactional outbox.")
+app.add_typer(outbox_app, name="outbox")
 
 
 @app.command()
@@ -225,6 +227,24 @@ def _read(query: "Callable[[Any], Awaitable[T]]") -> T:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+@outbox_app.command("parked")
+def parked(
+    source: str | None = typer.Option(None, "--source", help="only this service's rows"),
+    limit: int = typer.Option(100, "--limit", min=1),
+) -> None:
+    """Outbox rows the broker refused for good (too large, say), kept with the reason."""
+    from services.ops.parked import parked_rows
+
+    rows = _read(lambda session: parked_rows(session, source=source, limit=limit))
+    table = Table("id", "source", "topic", "key", "bytes", "parked at", "reason")
+    for row in rows:
+        table.add_row(
+            str(row.id), row.source, row.topic, row.key, str(row.size), str(row.parked_at),
+            row.reason,
+        )  # fmt: skip
+    Console().print(table)
 
 
 @app.command()

@@ -57,6 +57,17 @@ class Metrics:
         self.outbox_backlog = Gauge(
             "backorder_outbox_backlog", "Events committed but not yet published", registry=registry
         )
+        self.outbox_parked = Counter(
+            "backorder_outbox_parked",
+            "Outbox rows the broker refused for good, parked instead of sent",
+            ["topic"],
+            registry=registry,
+        )
+        self.outbox_parked_rows = Gauge(
+            "backorder_outbox_parked_rows",
+            "Parked outbox rows waiting for an operator",
+            registry=registry,
+        )
         self.outbox_oldest_age = Gauge(
             "backorder_outbox_oldest_age_seconds",
             "Age of the oldest unpublished event",
@@ -77,6 +88,7 @@ _OUTBOX = text(
     " coalesce(extract(epoch from now() - min(created_at)), 0) as oldest"
     " from outbox_message where source = :source"
 )
+_PARKED = text("select count(*) from outbox_parked where source = :source")
 _TOP_QUEUES = text(
     "select sku, sum(waiting) as units, count(*) as lines,"
     " extract(epoch from now() - min(requested_at)) as oldest_wait"
@@ -93,6 +105,8 @@ async def refresh_gauges(runtime: "Runtime") -> None:
                 outbox = (await session.execute(_OUTBOX, {"source": runtime.service})).one()
                 runtime.metrics.outbox_backlog.set(outbox.backlog)
                 runtime.metrics.outbox_oldest_age.set(float(outbox.oldest))
+                parked = await session.scalar(_PARKED, {"source": runtime.service})
+                runtime.metrics.outbox_parked_rows.set(parked or 0)
                 if runtime.service == "allocator":
                     limit = {"limit": settings.metrics_top_skus}
                     runtime.metrics.set_queues((await session.execute(_TOP_QUEUES, limit)).all())

@@ -69,12 +69,14 @@ def build_app(
     engine = make_engine(settings)
     session_factory = make_session_factory(engine)
     producer = make_producer(settings)
+    metrics = Metrics()
     relay = OutboxRelay(
         session_factory=session_factory,
-        producer=producer,
+        producer_factory=partial(make_producer, settings),
         source=service,
         batch_size=settings.outbox_batch_size,
         poll_interval=settings.outbox_poll_interval_seconds,
+        parked=metrics.outbox_parked,
     )
     runtime = Runtime(
         service=service,
@@ -83,7 +85,7 @@ def build_app(
         session_factory=session_factory,
         producer=producer,
         relay=relay,
-        metrics=Metrics(),
+        metrics=metrics,
     )
     retry = RetryPolicy(
         initial=settings.retry_initial_backoff_seconds,
@@ -134,6 +136,7 @@ def build_app(
 
     @app.after_shutdown
     async def close_clients() -> None:
+        await relay.close()
         await producer.stop()
         await engine.dispose()
         if tracer_provider:

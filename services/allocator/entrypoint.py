@@ -51,13 +51,18 @@ def _count(runtime: Runtime, outcome: handlers.Outcome) -> None:
 
 
 async def sweep_overdue_lines(runtime: Runtime) -> None:
-    """Expires lines past their maximum wait, one SKU lock at a time; replicas share the work."""
+    """Expires lines past their maximum wait, one SKU lock at a time; replicas share the work.
+    A SKU that fails is logged and left for the next round: it never holds up the others."""
     settings = runtime.settings
     while True:
         try:
             async with runtime.unit_of_work() as uow:
                 skus = await handlers.skus_to_expire(uow=uow, default_max_wait=settings.max_wait)
-            for sku in skus:
+        except Exception as error:
+            log.warning("max-wait sweep failed: %s", error, exc_info=not is_transient(error))
+            skus = []
+        for sku in skus:
+            try:
                 async with runtime.unit_of_work() as uow:
                     outcome = await handlers.expire_overdue_lines(
                         uow=uow,
@@ -67,6 +72,11 @@ async def sweep_overdue_lines(runtime: Runtime) -> None:
                     )
                     await runtime.committed(uow)
                 _count(runtime, outcome)
-        except Exception as error:
-            log.warning("max-wait sweep failed: %s", error, exc_info=not is_transient(error))
+            except Exception as error:
+                log.warning(
+                    "max-wait sweep failed for SKU %s: %s",
+                    sku,
+                    error,
+                    exc_info=not is_transient(error),
+                )
         await asyncio.sleep(settings.expiry_sweep_interval_seconds)

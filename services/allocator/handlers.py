@@ -58,13 +58,21 @@ async def handle_command(
                     order_id=command.order_id, line_id=command.line_id, quantity=command.quantity
                 )
                 repository.add_line(session, locked, line=line)
-                changed = book.request(line)
+                early = await repository.take_early_cancellation(
+                    session, order_id=command.order_id, line_id=command.line_id
+                )
+                changed = (
+                    book.request(line)
+                    if early is None
+                    else book.refuse_cancelled(line, early.reason)
+                )
         case CancelLine():
             line_to_cancel = await repository.find_line(
                 session, locked, order_id=command.order_id, line_id=command.line_id
             )
             if line_to_cancel is None:
-                log.warning("cancel for unknown line %s/%s", command.order_id, command.line_id)
+                # Its allocate is yet to come: remembered, so that it ends cancelled.
+                await repository.remember_early_cancellation(session, command)
             else:
                 changed = book.cancel(line_to_cancel, command.reason)
         case ReceiveStock():

@@ -3,14 +3,21 @@
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.allocator.domain.eta import Restock
 from services.allocator.domain.model import Line, Policy, SkuBook
-from services.allocator.tables import AllocationLineRow, ScheduledRestockRow, SkuBookRow
+from services.allocator.tables import (
+    AllocationLineRow,
+    EarlyCancellationRow,
+    ScheduledRestockRow,
+    SkuBookRow,
+)
+from shared.contracts.common import MAX_DURATION
+from shared.contracts.internal import CancelLine
 
 
 @dataclass
@@ -28,11 +35,18 @@ class LockedBook:
         return self.lines[(line.order_id, line.line_id)]
 
 
+# Rows written before durations were bounded may hold more than a timedelta can: they are
+# read as the longest wait a policy may set today.
+_LONGEST = MAX_DURATION.total_seconds()
+
+
 def _policy(row: SkuBookRow, default_backorders: str) -> Policy:
     return Policy(
         backorders_allowed=(row.backorders or default_backorders) == "allow",
         max_backorder_quantity=row.max_backorder_quantity,
-        max_wait=timedelta(seconds=row.max_wait_seconds) if row.max_wait_seconds else None,
+        max_wait=(
+            timedelta(seconds=min(row.max_wait_seconds, _LONGEST)) if row.max_wait_seconds else None
+        ),
         alternatives=tuple(row.alternatives or ()),
     )
 
@@ -146,6 +160,34 @@ def save(locked: LockedBook, *, changed: list[Line]) -> None:
         line_row.updated_at = now
 
 
+async def remember_early_cancellation(session: AsyncSession, command: CancelLine) -> None:
+    await session.execute(
+        insert(EarlyCancellationRow)
+        .values(
+            order_id=command.order_id,
+            line_id=command.line_id,
+            sku=command.sku,
+            reason=command.reason,
+            received_at=datetime.now(UTC),
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+async def take_early_cancellation(
+    session: AsyncSession, *, order_id: str, line_id: str
+) -> EarlyCancellationRow | None:
+    taken = await session.execute(
+        delete(EarlyCancellationRow)
+        .where(
+            col(EarlyCancellationRow.order_id) == order_id,
+            col(EarlyCancellationRow.line_id) == line_id,
+        )
+        .returning(EarlyCancellationRow)
+    )
+    return taken.scalars().first()
+
+
 async def load_restocks(session: AsyncSession, *, sku: str) -> list[Restock]:
     rows = (
         await session.scalars(
@@ -204,18 +246,18 @@ async def in_stock(session: AsyncSession, *, skus: tuple[str, ...]) -> list[str]
 async def skus_with_overdue_lines(
     session: AsyncSession, *, now: datetime, default_max_wait: timedelta | None, limit: int
 ) -> list[str]:
-    """SKUs where a line has waited longer than the SKU's (or the default) maximum wait."""
+    """SKUs where a line has waited longer than the SKU's (or the default) maximum wait.
+
+    The wait is compared in seconds, never added to a timestamp: a maximum stored before
+    durations were bounded cannot overflow the query for every SKU."""
     default = default_max_wait.total_seconds() if default_max_wait else None
-    max_wait = func.coalesce(col(SkuBookRow.max_wait_seconds), default)
+    max_wait = func.least(func.coalesce(col(SkuBookRow.max_wait_seconds), default), _LONGEST)
+    waited = func.extract("epoch", literal(now) - col(AllocationLineRow.requested_at))
     overdue = (
         select(col(AllocationLineRow.sku))
         .join(SkuBookRow, col(SkuBookRow.sku) == col(AllocationLineRow.sku))
-        .where(
-            col(AllocationLineRow.waiting) > 0,
-            col(AllocationLineRow.requested_at)
-            # The same clock as the domain's expiry check, so a picked SKU has work to do.
-            < now - func.make_interval(0, 0, 0, 0, 0, 0, max_wait),
-        )
+        # The same clock as the domain's expiry check, so a picked SKU has work to do.
+        .where(col(AllocationLineRow.waiting) > 0, waited > max_wait)
         .distinct()
         .limit(limit)
     )

@@ -62,3 +62,17 @@ class ScheduledRestockRow(SQLModel, table=True):
     po_id: str = Field(primary_key=True)
     quantity: int = Field(sa_type=BigInteger)
     expected_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class EarlyCancellationRow(SQLModel, table=True):
+    """A cancel for a line whose allocate has not reached the SKU's book yet (after a partition
+    increase, or while the allocate sits in a dead-letter topic): the allocate that follows
+    ends cancelled, holding nothing."""
+
+    __tablename__ = "allocation_early_cancel"
+
+    order_id: str = Field(primary_key=True)
+    line_id: str = Field(primary_key=True)
+    sku: str
+    reason: str | None = None
+    received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

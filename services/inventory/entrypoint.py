@@ -2,8 +2,10 @@
 
 from faststream import Context
 from faststream.kafka import KafkaMessage, KafkaRouter
+from pydantic import TypeAdapter
 
 from services.inventory import handlers
+from shared.contracts.common import Sku
 from shared.contracts.inputs import RestockScheduled, SkuPolicy, StockReceived
 from shared.contracts.internal import ReceiveStock, ScheduleRestock, SetSkuPolicy
 from shared.contracts.topics import (
@@ -13,6 +15,7 @@ from shared.contracts.topics import (
     STOCK_RECEIVED,
 )
 from shared.messaging.errors import PoisonMessage
+from shared.messaging.position import SourcePosition
 from shared.messaging.records import record_of
 from shared.messaging.subscriptions import consumes
 from shared.runtime import Runtime
@@ -40,17 +43,31 @@ async def on_stock_received(receipt: StockReceived, runtime: Runtime = Context()
 async def on_sku_policy(
     policy: SkuPolicy | None, message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
-    record = record_of(message)
-    sku = policy.sku if policy else (record.key or b"").decode(errors="replace")
-    if not sku:
-        raise PoisonMessage("a policy tombstone needs the SKU as its key")
+    sku = policy.sku if policy else _tombstone_sku(record_of(message).key)
     async with runtime.unit_of_work() as uow:
-        await handlers.set_policy(sku=sku, policy=policy, uow=uow)
+        await handlers.set_policy(
+            sku=sku, policy=policy, position=SourcePosition.of(message), uow=uow
+        )
         await runtime.committed(uow)
 
 
 @consumes(router, RESTOCK_SCHEDULED, service=SERVICE)
-async def on_restock_scheduled(restock: RestockScheduled, runtime: Runtime = Context()) -> None:
+async def on_restock_scheduled(
+    restock: RestockScheduled, message: KafkaMessage, runtime: Runtime = Context()
+) -> None:
     async with runtime.unit_of_work() as uow:
-        await handlers.schedule_restock(restock, uow=uow)
+        await handlers.schedule_restock(restock, position=SourcePosition.of(message), uow=uow)
         await runtime.committed(uow)
+
+
+_SKU: TypeAdapter[str] = TypeAdapter(Sku)
+
+
+def _tombstone_sku(key: bytes | None) -> str:
+    """A tombstone names its SKU by its key alone, checked as strictly as a policy's `sku`."""
+    if not key:
+        raise PoisonMessage("a policy tombstone needs the SKU as its key")
+    try:
+        return _SKU.validate_python(key.decode())
+    except UnicodeDecodeError:
+        raise PoisonMessage("a policy tombstone's key is not UTF-8") from None

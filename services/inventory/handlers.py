@@ -11,8 +11,10 @@ from shared.contracts.inputs import RestockScheduled, SkuPolicy, StockReceived
 from shared.contracts.internal import ReceiveStock, ScheduleRestock, SetSkuPolicy
 from shared.contracts.topics import ALLOCATION_COMMANDS
 from shared.db.locks import lock_key
+from shared.db.tables import SourcePositioned
 from shared.db.unit_of_work import UnitOfWork
 from shared.messaging.errors import PoisonMessage
+from shared.messaging.position import SourcePosition
 
 CONSUMER = "inventory"
 
@@ -54,11 +56,16 @@ async def receive_stock(receipt: StockReceived, *, uow: UnitOfWork) -> None:
     )
 
 
-async def set_policy(*, sku: str, policy: SkuPolicy | None, uow: UnitOfWork) -> None:
-    """Applies the latest policy of a SKU; a tombstone (None) deletes it."""
+async def set_policy(
+    *, sku: str, policy: SkuPolicy | None, position: SourcePosition, uow: UnitOfWork
+) -> None:
+    """Applies the latest policy of a SKU; a tombstone (None) deletes it. An older policy than
+    the one applied (an old owner committing late after a rebalance) changes nothing."""
     session = uow.session
     # Two instances overlapping in a rebalance must not interleave one SKU's policies.
     await lock_key(session, "policy:" + sku)
+    if not position.supersedes(_applied(await session.get(SkuPolicyRow, sku))):
+        return
     backorders = policy.backorders if policy else None
     maximum = policy.max_backorder_quantity if policy else None
     max_wait = policy.max_wait.total_seconds() if policy and policy.max_wait else None
@@ -69,6 +76,7 @@ async def set_policy(*, sku: str, policy: SkuPolicy | None, uow: UnitOfWork) -> 
         "max_wait_seconds": max_wait,
         "alternatives": alternatives,
         "updated_at": datetime.now(UTC),
+        **_source(position),
     }
     revision = await session.scalar(
         insert(SkuPolicyRow)
@@ -94,21 +102,24 @@ async def set_policy(*, sku: str, policy: SkuPolicy | None, uow: UnitOfWork) -> 
     )
 
 
-async def schedule_restock(restock: RestockScheduled, *, uow: UnitOfWork) -> None:
-    """Records the latest word on a purchase order and hands it to the SKU's book."""
+async def schedule_restock(
+    restock: RestockScheduled, *, position: SourcePosition, uow: UnitOfWork
+) -> None:
+    """Records the latest word on a purchase order and hands it to the SKU's book; a purchase
+    order moved to another SKU is withdrawn from the first. Words on one purchase order may
+    sit on different partitions (one per SKU): the older one never wins, whichever is read
+    last."""
     session = uow.session
     await lock_key(session, "po:" + restock.po_id)
     previous = await session.get(RestockScheduleRow, restock.po_id, populate_existing=True)
-    if previous is not None and previous.sku != restock.sku and previous.quantity:
-        # The order moved to another SKU: withdraw it from the first one.
-        _forward_restock(
-            uow, restock.po_id, previous.sku, 0, previous.expected_at, previous.revision
-        )
+    if not position.supersedes(_applied(previous)):
+        return
     values = {
         "sku": restock.sku,
         "quantity": restock.quantity,
         "expected_at": restock.expected_at,
         "updated_at": datetime.now(UTC),
+        **_source(position),
     }
     revision = await session.scalar(
         insert(RestockScheduleRow)
@@ -118,9 +129,31 @@ async def schedule_restock(restock: RestockScheduled, *, uow: UnitOfWork) -> Non
         )
         .returning(col(RestockScheduleRow.revision))
     )
+    revision = revision or 1
+    if previous is not None and previous.sku != restock.sku and previous.quantity:
+        # Its own revision gives the withdrawal an id of its own: it is news to the old SKU.
+        _forward_restock(uow, restock.po_id, previous.sku, 0, previous.expected_at, revision)
     _forward_restock(
-        uow, restock.po_id, restock.sku, restock.quantity, restock.expected_at, revision or 1
+        uow, restock.po_id, restock.sku, restock.quantity, restock.expected_at, revision
     )
+
+
+def _applied(row: SourcePositioned | None) -> SourcePosition | None:
+    if row is None or row.source_timestamp_ms is None:
+        return None
+    return SourcePosition(
+        partition=row.source_partition or 0,
+        offset=row.source_offset or 0,
+        timestamp_ms=row.source_timestamp_ms,
+    )
+
+
+def _source(position: SourcePosition) -> dict[str, int]:
+    return {
+        "source_partition": position.partition,
+        "source_offset": position.offset,
+        "source_timestamp_ms": position.timestamp_ms,
+    }
 
 
 def _forward_restock(

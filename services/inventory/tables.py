@@ -6,6 +6,8 @@ from sqlalchemy import BigInteger, Column, DateTime, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from shared.db.tables import SourcePositioned
+
 
 class StockReceiptRow(SQLModel, table=True):
     __tablename__ = "stock_receipt"
@@ -17,7 +19,7 @@ class StockReceiptRow(SQLModel, table=True):
     recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
-class RestockScheduleRow(SQLModel, table=True):
+class RestockScheduleRow(SourcePositioned, table=True):
     """The latest word on each purchase order; quantity 0 once withdrawn."""
 
     __tablename__ = "restock_schedule"
@@ -31,7 +33,7 @@ class RestockScheduleRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
-class SkuPolicyRow(SQLModel, table=True):
+class SkuPolicyRow(SourcePositioned, table=True):
     __tablename__ = "sku_policy"
 
     sku: str = Field(primary_key=True)

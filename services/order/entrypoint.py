@@ -2,12 +2,13 @@
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from faststream import Context
 from faststream.kafka import KafkaMessage, KafkaRouter
 
 from services.order import handlers
+from services.order.domain import fitting
 from shared.contracts.inputs import CancelRequested, OrderPlaced
 from shared.contracts.internal import AllocateLine, CancelLine, LineAllocationChanged
 from shared.contracts.outputs import OrderStatusChanged
@@ -18,9 +19,13 @@ from shared.contracts.topics import (
     ORDERS_PLACED,
     ORDERS_STATUS_CHANGED,
 )
+from shared.db.progress import handled_timestamps, record_progress
+from shared.messaging.connection import kafka_options
 from shared.messaging.errors import is_transient
+from shared.messaging.position import SourcePosition
+from shared.messaging.progress import read_until
 from shared.messaging.records import cause_of, record_of
-from shared.messaging.subscriptions import consumes
+from shared.messaging.subscriptions import consumes, group_id
 from shared.runtime import Runtime
 
 SERVICE = "order"
@@ -42,9 +47,18 @@ allocation_commands = router.publisher(
 
 
 @consumes(router, ORDERS_PLACED, service=SERVICE)
-async def on_order_placed(placed: OrderPlaced, runtime: Runtime = Context()) -> None:
+async def on_order_placed(
+    placed: OrderPlaced, message: KafkaMessage, runtime: Runtime = Context()
+) -> None:
     async with runtime.unit_of_work() as uow:
-        await handlers.place_order(placed, uow=uow)
+        await handlers.place_order(placed, uow=uow, picture_limit=_picture_limit(runtime))
+        # How far orders were read decides when an early cancel's order "did not arrive".
+        await record_progress(
+            uow.session,
+            consumer=SERVICE,
+            topic=ORDERS_PLACED.name,
+            position=SourcePosition.of(message),
+        )
         await runtime.committed(uow)
 
 
@@ -58,6 +72,7 @@ async def on_cancel_requested(
             request,
             uow=uow,
             cause=cause_of(message),
+            requested_at=datetime.fromtimestamp(record.timestamp / 1000, UTC),
             key=record.key,
             value=record.value,
             headers=list(record.headers),
@@ -70,22 +85,50 @@ async def on_line_allocation_changed(
     change: LineAllocationChanged, runtime: Runtime = Context()
 ) -> None:
     async with runtime.unit_of_work() as uow:
-        await handlers.record_allocation(change, uow=uow)
+        await handlers.record_allocation(change, uow=uow, picture_limit=_picture_limit(runtime))
         await runtime.committed(uow)
+
+
+def _picture_limit(runtime: Runtime) -> int:
+    """What every consumer of orders.status-changed accepts, less room for headers."""
+    return runtime.settings.max_message_bytes - fitting.HEADROOM_BYTES
 
 
 async def sweep_expired_cancellations(runtime: Runtime) -> None:
     """Dead-letters cancels whose order never came; several instances share the work."""
     waited = timedelta(seconds=runtime.settings.cancel_wait_seconds)
     while True:
+        expired = 0
         try:
             async with runtime.unit_of_work() as uow:
-                expired = await handlers.dead_letter_expired_cancellations(uow=uow, waited=waited)
-                await runtime.committed(uow)
+                overdue = await handlers.cancellations_overdue(uow=uow, waited=waited)
+            if overdue:
+                expired = await _dead_letter_cancellations_whose_order_did_not_come(runtime, waited)
             if expired:
                 runtime.metrics.dead_letters.labels(ORDERS_CANCEL_REQUESTED.name).inc(expired)
         except Exception as error:
             log.warning("cancel sweep failed: %s", error, exc_info=not is_transient(error))
-            expired = 0
         if not expired:
             await asyncio.sleep(runtime.settings.cancel_sweep_interval_seconds)
+
+
+async def _dead_letter_cancellations_whose_order_did_not_come(
+    runtime: Runtime, waited: timedelta
+) -> int:
+    async with runtime.unit_of_work() as uow:
+        handled = await handled_timestamps(uow.session, consumer=SERVICE, topic=ORDERS_PLACED.name)
+    orders_read_until = await read_until(
+        kafka_options(runtime.settings),
+        group=group_id(SERVICE),
+        topic=ORDERS_PLACED.name,
+        handled_ms=handled,
+        now=datetime.now(UTC),
+    )
+    if orders_read_until is None:
+        return 0
+    async with runtime.unit_of_work() as uow:
+        expired = await handlers.dead_letter_expired_cancellations(
+            uow=uow, waited=waited, orders_read_until=orders_read_until
+        )
+        await runtime.committed(uow)
+    return expired

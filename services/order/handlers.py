@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from services.order import repository
+from services.order.domain import fitting
 from services.order.domain.model import LineDecision
 from services.order.tables import PendingCancellationRow
 from shared.contracts.headers import event_id
@@ -24,22 +25,23 @@ from shared.messaging.errors import PoisonMessage
 CONSUMER = "order"
 
 
-def payload_hash(placed: OrderPlaced) -> str:
-    return hashlib.sha256(placed.model_dump_json().encode()).hexdigest()
-
-
-async def place_order(placed: OrderPlaced, *, uow: UnitOfWork) -> None:
+async def place_order(placed: OrderPlaced, *, uow: UnitOfWork, picture_limit: int) -> None:
     session = uow.session
     await repository.lock_order_id(session, placed.order_id)
-    digest = payload_hash(placed)
     existing = await repository.load(session, placed.order_id)
     if existing is not None:
-        if existing.row.payload_hash == digest:
+        if existing.same_as(placed):
             return
         raise PoisonMessage(
             f"conflict: order {placed.order_id} was already placed with a different payload"
         )
-    stored = repository.add(session, placed, payload_hash=digest)
+    largest = fitting.size(fitting.worst_case(placed))
+    if largest > picture_limit:
+        raise PoisonMessage(
+            f"order too large: its status could take {largest} bytes, over the limit of "
+            f"{picture_limit}; split it into smaller orders"
+        )
+    stored = repository.add(session, placed)
     order = stored.order
     for early in await repository.take_cancellations(session, placed.order_id):
         unknown = order.unknown_lines(early.line_ids)
@@ -64,7 +66,7 @@ async def place_order(placed: OrderPlaced, *, uow: UnitOfWork) -> None:
                 event_id=event_id(CONSUMER, "allocate", order.order_id, line.line_id),
                 correlation_id=order.order_id,
             )
-    _publish_if_changed(uow, stored)
+    _publish_if_changed(uow, stored, picture_limit=picture_limit)
     repository.save(stored)
 
 
@@ -73,6 +75,7 @@ async def request_cancellation(
     *,
     uow: UnitOfWork,
     cause: str,
+    requested_at: datetime,
     key: bytes | None,
     value: bytes,
     headers: Sequence[tuple[str, bytes]],
@@ -90,6 +93,7 @@ async def request_cancellation(
                 line_ids=request.line_ids,
                 reason=request.reason,
                 received_at=datetime.now(UTC),
+                requested_at=requested_at,
                 key=key,
                 value=value,
                 headers=encode_headers(headers),
@@ -114,7 +118,9 @@ async def request_cancellation(
         )
 
 
-async def record_allocation(change: LineAllocationChanged, *, uow: UnitOfWork) -> None:
+async def record_allocation(
+    change: LineAllocationChanged, *, uow: UnitOfWork, picture_limit: int
+) -> None:
     session = uow.session
     await repository.lock_order_id(session, change.order_id)
     stored = await repository.load(session, change.order_id)
@@ -136,12 +142,26 @@ async def record_allocation(change: LineAllocationChanged, *, uow: UnitOfWork) -
         )
     )
     if applied:
-        _publish_if_changed(uow, stored)
+        _publish_if_changed(uow, stored, picture_limit=picture_limit)
         repository.save(stored)
 
 
-async def dead_letter_expired_cancellations(*, uow: UnitOfWork, waited: timedelta) -> int:
-    rows = await repository.take_expired_cancellations(uow.session, waited=waited, limit=100)
+async def cancellations_overdue(*, uow: UnitOfWork, waited: timedelta) -> bool:
+    """Whether any early cancel has waited longer than `waited` by the wall clock: only then
+    is it worth asking how far the orders' consumer has read."""
+    return await repository.any_cancellation_requested_before(
+        uow.session, cutoff=datetime.now(UTC) - waited
+    )
+
+
+async def dead_letter_expired_cancellations(
+    *, uow: UnitOfWork, waited: timedelta, orders_read_until: datetime
+) -> int:
+    """Dead-letters the early cancels whose order did not arrive: requested more than `waited`
+    before the time up to which every order published has been read."""
+    rows = await repository.take_cancellations_requested_before(
+        uow.session, cutoff=orders_read_until - waited, limit=100
+    )
     for row in rows:
         reason = f"order {row.order_id} did not arrive within {waited.total_seconds():g}s"
         _dead_letter_cancellation(uow, row, reason)
@@ -164,7 +184,9 @@ def _dead_letter_cancellation(uow: UnitOfWork, row: PendingCancellationRow, reas
     )
 
 
-def _publish_if_changed(uow: UnitOfWork, stored: repository.StoredOrder) -> None:
+def _publish_if_changed(
+    uow: UnitOfWork, stored: repository.StoredOrder, *, picture_limit: int
+) -> None:
     order, row = stored.order, stored.row
     picture = order.next_picture()
     if picture is None:
@@ -181,7 +203,7 @@ def _publish_if_changed(uow: UnitOfWork, stored: repository.StoredOrder) -> None
     uow.publish(
         topic=ORDERS_STATUS_CHANGED.name,
         key=order.order_id,
-        event=event,
+        event=fitting.fitted(event, limit=picture_limit),
         event_type="OrderStatusChanged",
         event_id=event_id(CONSUMER, "status", order.order_id, str(order.version)),
         correlation_id=order.order_id,

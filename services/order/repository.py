@@ -2,9 +2,9 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -26,6 +26,24 @@ class StoredOrder:
     order: Order
     row: CustomerOrderRow
     line_rows: dict[str, OrderLineRow]
+
+    def same_as(self, placed: OrderPlaced) -> bool:
+        """Whether `placed` is this order again; times compare as instants, whatever the offset
+        they were written with."""
+        row = self.row
+        return (
+            row.customer_id,
+            row.customer_email,
+            row.customer_name,
+            row.placed_at,
+            [(line.line_id, line.sku, line.quantity) for line in self.order.lines],
+        ) == (
+            placed.customer.id,
+            str(placed.customer.email),
+            placed.customer.name,
+            placed.placed_at,
+            [(line.line_id, line.sku, line.quantity) for line in placed.lines],
+        )
 
 
 async def load(session: AsyncSession, order_id: str) -> StoredOrder | None:
@@ -66,7 +84,7 @@ async def load(session: AsyncSession, order_id: str) -> StoredOrder | None:
     return StoredOrder(order=order, row=row, line_rows={r.line_id: r for r in line_rows})
 
 
-def add(session: AsyncSession, placed: OrderPlaced, *, payload_hash: str) -> StoredOrder:
+def add(session: AsyncSession, placed: OrderPlaced) -> StoredOrder:
     now = datetime.now(UTC)
     row = CustomerOrderRow(
         order_id=placed.order_id,
@@ -74,7 +92,6 @@ def add(session: AsyncSession, placed: OrderPlaced, *, payload_hash: str) -> Sto
         customer_email=str(placed.customer.email),
         customer_name=placed.customer.name,
         placed_at=placed.placed_at,
-        payload_hash=payload_hash,
         updated_at=now,
     )
     line_rows = {
@@ -144,15 +161,30 @@ async def take_cancellations(
     return rows
 
 
-async def take_expired_cancellations(
-    session: AsyncSession, *, waited: timedelta, limit: int
+def _requested_before(cutoff: datetime) -> ColumnElement[bool]:
+    # Rows stored before the cancel's own timestamp was kept fall back to when it was received.
+    requested = func.coalesce(
+        col(PendingCancellationRow.requested_at), col(PendingCancellationRow.received_at)
+    )
+    return requested < cutoff
+
+
+async def any_cancellation_requested_before(session: AsyncSession, *, cutoff: datetime) -> bool:
+    found = await session.scalar(
+        select(col(PendingCancellationRow.id)).where(_requested_before(cutoff)).limit(1)
+    )
+    return found is not None
+
+
+async def take_cancellations_requested_before(
+    session: AsyncSession, *, cutoff: datetime, limit: int
 ) -> Sequence[PendingCancellationRow]:
-    """Cancels that waited too long for their order; locked rows belong to another sweeper."""
+    """Cancels requested before `cutoff`; locked rows belong to another sweeper."""
     rows = (
         await session.scalars(
             select(PendingCancellationRow)
-            .where(PendingCancellationRow.received_at < datetime.now(UTC) - waited)  # type: ignore[arg-type]
-            .order_by(PendingCancellationRow.id)  # type: ignore[arg-type]
+            .where(_requested_before(cutoff))
+            .order_by(col(PendingCancellationRow.id))
             .limit(limit)
             .with_for_update(skip_locked=True)
         )

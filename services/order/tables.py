@@ -16,8 +16,6 @@ class CustomerOrderRow(SQLModel, table=True):
     customer_email: str
     customer_name: str | None = None
     placed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    # sha256 of the canonical payload: a replay with other content is a conflict.
-    payload_hash: str
     version: int = 0
     status: str | None = None
     published: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
@@ -64,6 +62,11 @@ class PendingCancellationRow(SQLModel, table=True):
     reason: str | None = None
     received_at: datetime = Field(
         sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
+    )
+    # The cancel record's timestamp: its order's wait is measured from here. None on rows
+    # stored before it was kept: received_at stands in.
+    requested_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
     key: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

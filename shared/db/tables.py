@@ -30,6 +30,49 @@ class OutboxMessage(SQLModel, table=True):
     )
 
 
+class OutboxParked(SQLModel, table=True):
+    """An outbox row the broker refused for good (too large, say): kept with the reason instead
+    of blocking every row behind it. Operators see these with `backorder outbox parked`."""
+
+    __tablename__ = "outbox_parked"
+
+    # The row's id in the outbox: the order it was written in.
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    source: str = Field(index=True)
+    topic: str
+    key: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    headers: list[Any] = Field(sa_column=Column(JSONB, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    parked_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+    reason: str
+
+
+class ConsumerProgress(SQLModel, table=True):
+    """How far a consumer has handled a partition, written with the effect of each message."""
+
+    __tablename__ = "consumer_progress"
+
+    consumer: str = Field(primary_key=True)
+    topic: str = Field(primary_key=True)
+    partition: int = Field(primary_key=True)
+    offset: int = Field(sa_type=BigInteger)
+    # The timestamp of the record at that offset.
+    timestamp_ms: int = Field(sa_type=BigInteger)
+
+
+class SourcePositioned(SQLModel):
+    """Where the word applied last on a thing sat in its topic: only a newer word replaces it.
+    None on rows written before positions were kept."""
+
+    source_partition: int | None = None
+    source_offset: int | None = Field(default=None, sa_type=BigInteger)
+    source_timestamp_ms: int | None = Field(default=None, sa_type=BigInteger)
+
+
 def encode_headers(headers: Sequence[tuple[str, bytes]]) -> list[list[str]]:
     return [[name, base64.b64encode(value).decode()] for name, value in headers]
 

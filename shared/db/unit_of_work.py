@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
+from opentelemetry import propagate
 from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
@@ -61,7 +62,11 @@ class UnitOfWork:
         event_id: str,
         correlation_id: str,
     ) -> None:
-        """Queue an event in the outbox; it leaves only if this unit of work commits."""
+        """Queue an event in the outbox; it leaves only if this unit of work commits. It carries
+        the W3C trace context of the message being handled, so one trace follows an order
+        across every hop although the relay sends it later, outside that message's span."""
+        trace_context: dict[str, str] = {}
+        propagate.inject(trace_context)
         self.publish_raw(
             topic=topic,
             key=key.encode(),
@@ -70,6 +75,7 @@ class UnitOfWork:
                 (EVENT_ID, event_id.encode()),
                 (EVENT_TYPE, event_type.encode()),
                 (CORRELATION_ID, correlation_id.encode()),
+                *((name, value.encode()) for name, value in trace_context.items()),
             ],
         )
 

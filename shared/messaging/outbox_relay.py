@@ -5,20 +5,43 @@ insert, not at commit, so id order is the order of events for a key only because
 of a key holds a lock on it until commit (the SKU row, the order id, the SKU's policy).
 A crash between the broker's ack and the delete republishes the batch with the same event
 ids: consumers dedupe.
+
+A row the broker refuses for good (too large for the producer or the topic, say) would be
+refused on every retry and hold back every row behind it. It is parked instead: moved to
+`outbox_parked` with the reason, counted, logged, and listed by `backorder outbox parked`.
+Any other failure retries the whole batch, so nothing is skipped or reordered.
 """
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
+from prometheus_client import Counter
 from sqlalchemy import delete, func, select
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db.engine import SessionFactory
-from shared.db.tables import OutboxMessage, decode_headers
+from shared.db.tables import OutboxMessage, OutboxParked, decode_headers
 from shared.messaging.errors import is_transient
 
 log = logging.getLogger(__name__)
+
+# Refusals about the record itself: sending it again can only fail again.
+_REFUSED_FOR_GOOD = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    InvalidTopicError,
+)
 
 
 class OutboxRelay:
@@ -26,17 +49,39 @@ class OutboxRelay:
         self,
         *,
         session_factory: SessionFactory,
-        producer: AIOKafkaProducer,
+        producer_factory: Callable[[], AIOKafkaProducer],
         source: str,
         batch_size: int,
         poll_interval: float,
+        parked: Counter | None = None,
     ) -> None:
+        """The relay owns its producer: an idempotent producer whose batch the broker refused
+        is out of step with the broker's sequence numbers for that partition for good, and only
+        a new producer (a new producer id) sends there again."""
         self._session_factory = session_factory
-        self._producer = producer
+        self._producer_factory = producer_factory
+        self._producer: AIOKafkaProducer | None = None
         self._source = source
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._wake = asyncio.Event()
+        self._parked = parked
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+    async def _started_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = self._producer_factory()
+            await producer.start()
+            self._producer = producer
+        return self._producer
+
+    async def _renew_producer(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.close()
 
     def wake(self) -> None:
         """Called after a commit that added rows, so they leave without waiting for the poll."""
@@ -52,26 +97,84 @@ class OutboxRelay:
             rows = (
                 await session.scalars(
                     select(OutboxMessage)
-                    .where(OutboxMessage.source == self._source)  # type: ignore[arg-type]
-                    .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+                    .where(col(OutboxMessage.source) == self._source)
+                    .order_by(col(OutboxMessage.id))
                     .limit(self._batch_size)
                 )
             ).all()
             if not rows:
                 return 0
-            pending = [
-                await self._producer.send(
-                    row.topic, value=row.value, key=row.key, headers=decode_headers(row.headers)
-                )
-                for row in rows
-            ]
-            await asyncio.gather(*pending)
+            refused = await self._send(rows)
+            for row, error in refused:
+                self._park(session, row, error)
             await session.execute(
-                delete(OutboxMessage).where(
-                    OutboxMessage.id.in_([row.id for row in rows])  # type: ignore[union-attr]
-                )
+                delete(OutboxMessage).where(col(OutboxMessage.id).in_([row.id for row in rows]))
             )
         return len(rows)
+
+    async def _send(
+        self, rows: Sequence[OutboxMessage]
+    ) -> list[tuple[OutboxMessage, BaseException]]:
+        """Sends the batch; returns the rows refused for good. Raises on any other failure."""
+        refused: list[tuple[OutboxMessage, BaseException]] = []
+        pending: list[tuple[OutboxMessage, asyncio.Future[object]]] = []
+        for row in rows:
+            try:
+                pending.append((row, await self._send_one(row)))
+            except _REFUSED_FOR_GOOD as error:  # the producer's own check: it never left
+                refused.append((row, error))
+        results = await asyncio.gather(*(sent for _, sent in pending), return_exceptions=True)
+        refused_batch = []
+        for (row, _), result in zip(pending, results, strict=True):
+            if isinstance(result, _REFUSED_FOR_GOOD):
+                refused_batch.append(row)
+            elif isinstance(result, BaseException):
+                raise result
+        # The broker refuses a whole record batch, so rows beside the culprit were refused with
+        # it. Sent alone, each row shows whether it is the culprit.
+        for row in refused_batch:
+            await self._renew_producer()
+            try:
+                await (await self._send_one(row))
+            except _REFUSED_FOR_GOOD as error:
+                refused.append((row, error))
+        if refused_batch:
+            await self._renew_producer()
+        return refused
+
+    async def _send_one(self, row: OutboxMessage) -> "asyncio.Future[object]":
+        producer = await self._started_producer()
+        future: asyncio.Future[object] = await producer.send(
+            row.topic, value=row.value, key=row.key, headers=decode_headers(row.headers)
+        )
+        return future
+
+    def _park(self, session: AsyncSession, row: OutboxMessage, error: BaseException) -> None:
+        reason = f"{type(error).__name__}: {error}"[:1000]
+        log.error(
+            "outbox row %s for %s parked, the broker refuses it for good: %s (%d bytes)",
+            row.id,
+            row.topic,
+            reason,
+            len(row.value),
+        )
+        # Both are set once the row is in the table, which is where it was read from.
+        assert row.id is not None
+        assert row.created_at is not None
+        session.add(
+            OutboxParked(
+                id=row.id,
+                source=row.source,
+                topic=row.topic,
+                key=row.key,
+                value=row.value,
+                headers=row.headers,
+                created_at=row.created_at,
+                reason=reason,
+            )
+        )
+        if self._parked is not None:
+            self._parked.labels(row.topic).inc()
 
     async def run(self) -> None:
         attempt = 0
@@ -82,6 +185,8 @@ class OutboxRelay:
             except Exception as error:
                 if not is_transient(error):
                     log.exception("outbox relay failed")
+                    # A sequence out of step (after a refused batch) stays so until renewed.
+                    await self._renew_producer()
                 attempt += 1
                 await asyncio.sleep(min(10.0, 0.2 * 2**attempt))
                 continue

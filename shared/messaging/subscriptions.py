@@ -11,6 +11,10 @@ from shared.contracts.topics import Topic
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
+def group_id(service: str) -> str:
+    return f"backorder-{service}"
+
+
 def consumes(router: KafkaRouter, topic: Topic, *, service: str) -> Callable[[Handler], Handler]:
     """In the service's consumer group, from the earliest offset of a new group, with the offset
     committed only after the handler returned (its transaction committed): never ACK_FIRST."""
@@ -18,7 +22,7 @@ def consumes(router: KafkaRouter, topic: Topic, *, service: str) -> Callable[[Ha
         "Callable[[Handler], Handler]",
         router.subscriber(
             topic.name,
-            group_id=f"backorder-{service}",
+            group_id=group_id(service),
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             description=topic.description,

@@ -44,13 +44,11 @@ async def test_a_row_the_broker_refuses_is_parked_and_the_rows_behind_it_leave(
     engine = make_engine(settings)
     sessions = make_session_factory(engine)
     tail: TopicTail = await shop.tail(small_topic)
-    producer = make_producer(settings)
-    await producer.start()
     registry = CollectorRegistry()
     parked = Counter("parked", "parked rows", ["topic"], registry=registry)
     relay = OutboxRelay(
         session_factory=sessions,
-        producer=producer,
+        producer_factory=lambda: make_producer(settings),
         source=source,
         batch_size=10,
         poll_interval=0.1,
@@ -74,7 +72,7 @@ async def test_a_row_the_broker_refuses_is_parked_and_the_rows_behind_it_leave(
         assert await relay.relay_once() == 0  # nothing is retried: the batch is done
     finally:
         await tail.stop()
-        await producer.stop()
+        await relay.close()
         await engine.dispose()
 
     waiting = await db.fetchval("select count(*) from outbox_message where source = $1", source)

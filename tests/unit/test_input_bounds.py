@@ -87,3 +87,18 @@ def test_event_ids_of_different_causes_never_collide() -> None:
     assert event_id("allocate", "o\x1f1", "2") != event_id("allocate", "o", "1\x1f2")
     assert event_id("a", "bc") != event_id("ab", "c")
     assert event_id("allocate", "o", "1") == event_id("allocate", "o", "1")
+
+
+def test_a_word_is_applied_only_when_newer_than_the_one_applied_last() -> None:
+    from shared.messaging.position import SourcePosition
+
+    applied = SourcePosition(partition=0, offset=10, timestamp_ms=1_000)
+    assert SourcePosition(partition=0, offset=11, timestamp_ms=1_000).supersedes(applied)
+    assert not SourcePosition(partition=0, offset=10, timestamp_ms=1_000).supersedes(applied)
+    assert not SourcePosition(partition=0, offset=9, timestamp_ms=999).supersedes(applied)
+    # another partition (a purchase order moved to another SKU): the timestamp decides
+    assert SourcePosition(partition=2, offset=0, timestamp_ms=1_001).supersedes(applied)
+    assert not SourcePosition(partition=2, offset=99, timestamp_ms=999).supersedes(applied)
+    # a recreated topic starts at offset 0 again, later in time
+    assert SourcePosition(partition=0, offset=0, timestamp_ms=5_000).supersedes(applied)
+    assert SourcePosition(partition=0, offset=0, timestamp_ms=0).supersedes(None)

@@ -167,7 +167,7 @@ def test_a_partly_refused_line_is_told_as_not_accepted_not_as_all_reserved() -> 
     refused = "backorders are not allowed for SKU LAMP"
     partly = picture(
         "allocated",
-        line("allocated", allocated=3, **{"quantity": 5, "rejected": 2, "reason": refused}),
+        line("allocated", allocated=3, quantity=5, rejected=2, reason=refused),
         reason=refused,
     )
     assert classify(None, partly) == Kind.REJECTED

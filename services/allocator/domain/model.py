@@ -76,6 +76,11 @@ class SkuBook:
                 self.queue.append(line)
         return [line]
 
+    def refuse_cancelled(self, line: Line, reason: str | None) -> list[Line]:
+        """A line cancelled before it reached the book: it never joins the queue or holds units."""
+        line.cancelled, line.reason = True, reason
+        return [line]
+
     def receive(self, quantity: int) -> list[Line]:
         self.available += quantity
         return self._fill()
