@@ -35,9 +35,11 @@ async def record_progress(
 
 async def handled_timestamps(session: AsyncSession, *, consumer: str, topic: str) -> dict[int, int]:
     """Per partition, the timestamp of the newest record handled."""
-    rows = await session.execute(
-        select(col(ConsumerProgress.partition), col(ConsumerProgress.timestamp_ms)).where(
-            col(ConsumerProgress.consumer) == consumer, col(ConsumerProgress.topic) == topic
+    rows = (
+        await session.execute(
+            select(col(ConsumerProgress.partition), col(ConsumerProgress.timestamp_ms)).where(
+                col(ConsumerProgress.consumer) == consumer, col(ConsumerProgress.topic) == topic
+            )
         )
-    )
-    return dict(rows.tuples())
+    ).all()
+    return {row.partition: row.timestamp_ms for row in rows}
