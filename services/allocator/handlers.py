@@ -1,6 +1,5 @@
 """Allocator use cases: one command, one SKU lock, one transaction."""
 
-import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -22,8 +21,6 @@ from shared.contracts.internal import (
 from shared.contracts.outputs import eta_change
 from shared.contracts.topics import LINE_ALLOCATION_CHANGED
 from shared.db.unit_of_work import UnitOfWork
-
-log = logging.getLogger(__name__)
 
 CONSUMER = "allocator"
 
