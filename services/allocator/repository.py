@@ -251,13 +251,18 @@ async def skus_with_overdue_lines(
     The wait is compared in seconds, never added to a timestamp: a maximum stored before
     durations were bounded cannot overflow the query for every SKU."""
     default = default_max_wait.total_seconds() if default_max_wait else None
-    max_wait = func.least(func.coalesce(col(SkuBookRow.max_wait_seconds), default), _LONGEST)
+    max_wait = func.coalesce(col(SkuBookRow.max_wait_seconds), default)
     waited = func.extract("epoch", literal(now) - col(AllocationLineRow.requested_at))
     overdue = (
         select(col(AllocationLineRow.sku))
         .join(SkuBookRow, col(SkuBookRow.sku) == col(AllocationLineRow.sku))
         # The same clock as the domain's expiry check, so a picked SKU has work to do.
-        .where(col(AllocationLineRow.waiting) > 0, waited > max_wait)
+        # (least() skips a NULL: a SKU that waits forever must not be picked.)
+        .where(
+            col(AllocationLineRow.waiting) > 0,
+            max_wait.is_not(None),
+            waited > func.least(max_wait, _LONGEST),
+        )
         .distinct()
         .limit(limit)
     )

@@ -1,5 +1,6 @@
 """Inventory use cases: record what arrived and what is allowed, hand it to the SKU's book."""
 
+import logging
 from datetime import UTC, datetime
 
 from sqlalchemy.dialects.postgresql import insert
@@ -17,6 +18,7 @@ from shared.messaging.errors import PoisonMessage
 from shared.messaging.position import SourcePosition
 
 CONSUMER = "inventory"
+log = logging.getLogger(__name__)
 
 
 async def receive_stock(receipt: StockReceived, *, uow: UnitOfWork) -> None:
@@ -65,6 +67,7 @@ async def set_policy(
     # Two instances overlapping in a rebalance must not interleave one SKU's policies.
     await lock_key(session, "policy:" + sku)
     if not position.supersedes(_applied(await session.get(SkuPolicyRow, sku))):
+        log.info("policy for SKU %s at %s ignored: a newer one is applied", sku, position)
         return
     backorders = policy.backorders if policy else None
     maximum = policy.max_backorder_quantity if policy else None
@@ -113,6 +116,7 @@ async def schedule_restock(
     await lock_key(session, "po:" + restock.po_id)
     previous = await session.get(RestockScheduleRow, restock.po_id, populate_existing=True)
     if not position.supersedes(_applied(previous)):
+        log.info("restock %s at %s ignored: a newer word is applied", restock.po_id, position)
         return
     values = {
         "sku": restock.sku,

@@ -4,6 +4,7 @@ Shops replace wording by pointing BACKORDER_NOTIFY_TEMPLATES_DIR at a folder of 
 same names; anything missing there falls back to the built-in files.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 
 from services.notifier.domain.model import Kind, date_moves, headline_move
-from shared.contracts.outputs import OrderStatusChanged
+from shared.contracts.outputs import OrderLineState, OrderStatusChanged
 
 BUILT_IN = Path(__file__).parent / "templates"
 
@@ -40,21 +41,36 @@ class Templates:
         self, kind: Kind, latest: OrderStatusChanged, told: OrderStatusChanged | None
     ) -> Rendered:
         template = self._env.get_template(f"email/{kind.value}.txt")
-        values = _values(latest, told, self._timezone)
+        values = _values(kind, latest, told, self._timezone)
         subject = "".join(template.blocks["subject"](template.new_context(values)))
         text = template.render(values)
         return Rendered(subject=" ".join(subject.split()), text=_tidy(text))
 
 
+# The lines a kind of message is about: its reason is theirs, not another line's.
+_ABOUT: dict[Kind, Callable[[OrderLineState], bool]] = {
+    Kind.CANCELLED: lambda line: line.status == "cancelled",
+    Kind.EXPIRED: lambda line: line.status == "expired",
+    Kind.REJECTED: lambda line: line.rejected > 0,
+}
+
+
+def _reason(kind: Kind, latest: OrderStatusChanged) -> str | None:
+    about = _ABOUT.get(kind)
+    if about is None:
+        return latest.reason
+    return next((line.reason for line in latest.lines if about(line) and line.reason), None)
+
+
 def _values(
-    latest: OrderStatusChanged, told: OrderStatusChanged | None, timezone: tzinfo
+    kind: Kind, latest: OrderStatusChanged, told: OrderStatusChanged | None, timezone: tzinfo
 ) -> dict[str, Any]:
     moves = date_moves(told, latest)
     return {
         "order_id": latest.order_id,
         "name": latest.customer.name if latest.customer else None,
         "status": latest.status,
-        "reason": latest.reason,
+        "reason": _reason(kind, latest),
         "move": headline_move(moves),
         "lines": [
             {

@@ -149,18 +149,20 @@ async def record_allocation(
 async def cancellations_overdue(*, uow: UnitOfWork, waited: timedelta) -> bool:
     """Whether any early cancel has waited longer than `waited` by the wall clock: only then
     is it worth asking how far the orders' consumer has read."""
-    return await repository.any_cancellation_requested_before(
-        uow.session, cutoff=datetime.now(UTC) - waited
-    )
+    return await repository.any_cancellation_overdue(uow.session, before=datetime.now(UTC) - waited)
 
 
 async def dead_letter_expired_cancellations(
     *, uow: UnitOfWork, waited: timedelta, orders_read_until: datetime
 ) -> int:
     """Dead-letters the early cancels whose order did not arrive: requested more than `waited`
-    before the time up to which every order published has been read."""
-    rows = await repository.take_cancellations_requested_before(
-        uow.session, cutoff=orders_read_until - waited, limit=100
+    before the time up to which every order published has been read (the shop's clock), and
+    received more than `waited` ago (this service's clock, in case the shop's runs late)."""
+    rows = await repository.take_overdue_cancellations(
+        uow.session,
+        requested_before=orders_read_until - waited,
+        received_before=datetime.now(UTC) - waited,
+        limit=100,
     )
     for row in rows:
         reason = f"order {row.order_id} did not arrive within {waited.total_seconds():g}s"

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -161,29 +161,34 @@ async def take_cancellations(
     return rows
 
 
-def _requested_before(cutoff: datetime) -> ColumnElement[bool]:
-    # Rows stored before the cancel's own timestamp was kept fall back to when it was received.
+def _overdue(*, requested_before: datetime, received_before: datetime) -> ColumnElement[bool]:
+    """Requested (by the cancel's own timestamp) and received here long enough ago. Rows
+    stored before the cancel's timestamp was kept fall back to when it was received."""
     requested = func.coalesce(
         col(PendingCancellationRow.requested_at), col(PendingCancellationRow.received_at)
     )
-    return requested < cutoff
+    return and_(
+        requested < requested_before, col(PendingCancellationRow.received_at) < received_before
+    )
 
 
-async def any_cancellation_requested_before(session: AsyncSession, *, cutoff: datetime) -> bool:
+async def any_cancellation_overdue(session: AsyncSession, *, before: datetime) -> bool:
     found = await session.scalar(
-        select(col(PendingCancellationRow.id)).where(_requested_before(cutoff)).limit(1)
+        select(col(PendingCancellationRow.id))
+        .where(_overdue(requested_before=before, received_before=before))
+        .limit(1)
     )
     return found is not None
 
 
-async def take_cancellations_requested_before(
-    session: AsyncSession, *, cutoff: datetime, limit: int
+async def take_overdue_cancellations(
+    session: AsyncSession, *, requested_before: datetime, received_before: datetime, limit: int
 ) -> Sequence[PendingCancellationRow]:
-    """Cancels requested before `cutoff`; locked rows belong to another sweeper."""
+    """Locked rows belong to another sweeper."""
     rows = (
         await session.scalars(
             select(PendingCancellationRow)
-            .where(_requested_before(cutoff))
+            .where(_overdue(requested_before=requested_before, received_before=received_before))
             .order_by(col(PendingCancellationRow.id))
             .limit(limit)
             .with_for_update(skip_locked=True)

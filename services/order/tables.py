@@ -16,6 +16,9 @@ class CustomerOrderRow(SQLModel, table=True):
     customer_email: str
     customer_name: str | None = None
     placed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # No longer written (a redelivery is compared field by field). Dropped in a later release:
+    # nullable meanwhile, so instances of the previous release keep inserting during a deploy.
+    payload_hash: str | None = None
     version: int = 0
     status: str | None = None
     published: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))

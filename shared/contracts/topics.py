@@ -32,6 +32,9 @@ class Topic:
     schema: type[BaseModel] | str
     description: str
     compacted: bool = False
+    # Records stamped by the broker when appended, not by the producer: for topics where the
+    # newer word on a thing wins, its order must not rest on producers' clocks.
+    broker_timestamps: bool = False
     dead_letter: bool = True
     # Keyed topics: more partitions later move existing keys, so declare enough up front.
     partitions: int = 3
@@ -51,6 +54,8 @@ class Topic:
             if self.compacted
             else {"cleanup.policy": "delete", "retention.ms": str(self.retention_days * DAY_MS)}
         )
+        if self.broker_timestamps:
+            config["message.timestamp.type"] = "LogAppendTime"
         specs = [TopicSpec(self.name, self.partitions, replicas, config)]
         if self.dead_letter:
             retention = str(self.dead_letter_retention_days * DAY_MS)
@@ -96,6 +101,7 @@ RESTOCK_SCHEDULED = Topic(
     consumers=("inventory",),
     schema=inputs.RestockScheduled,
     description="A purchase order expected to restock a SKU; quantity 0 withdraws it.",
+    broker_timestamps=True,
 )
 SKU_POLICY = Topic(
     name="inventory.sku-policy",
@@ -105,6 +111,7 @@ SKU_POLICY = Topic(
     schema=inputs.SkuPolicy,
     description="Whether a SKU may be backordered, and how much.",
     compacted=True,
+    broker_timestamps=True,
 )
 ALLOCATION_COMMANDS = Topic(
     name="allocation.commands",

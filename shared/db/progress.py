@@ -17,7 +17,6 @@ async def record_progress(
         "consumer": consumer,
         "topic": topic,
         "partition": position.partition,
-        "offset": position.offset,
         "timestamp_ms": position.timestamp_ms,
     }
     stored = ConsumerProgress.__table__.c  # type: ignore[attr-defined]
@@ -26,8 +25,7 @@ async def record_progress(
         statement.on_conflict_do_update(
             index_elements=["consumer", "topic", "partition"],
             set_={
-                "offset": func.greatest(stored.offset, statement.excluded.offset),
-                "timestamp_ms": func.greatest(stored.timestamp_ms, statement.excluded.timestamp_ms),
+                "timestamp_ms": func.greatest(stored.timestamp_ms, statement.excluded.timestamp_ms)
             },
         )
     )

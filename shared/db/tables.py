@@ -59,8 +59,7 @@ class ConsumerProgress(SQLModel, table=True):
     consumer: str = Field(primary_key=True)
     topic: str = Field(primary_key=True)
     partition: int = Field(primary_key=True)
-    offset: int = Field(sa_type=BigInteger)
-    # The timestamp of the record at that offset.
+    # The timestamp of the newest record handled.
     timestamp_ms: int = Field(sa_type=BigInteger)
 
 

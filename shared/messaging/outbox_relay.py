@@ -118,28 +118,34 @@ class OutboxRelay:
         """Sends the batch; returns the rows refused for good. Raises on any other failure."""
         refused: list[tuple[OutboxMessage, BaseException]] = []
         pending: list[tuple[OutboxMessage, asyncio.Future[object]]] = []
-        for row in rows:
-            try:
-                pending.append((row, await self._send_one(row)))
-            except _REFUSED_FOR_GOOD as error:  # the producer's own check: it never left
-                refused.append((row, error))
-        results = await asyncio.gather(*(sent for _, sent in pending), return_exceptions=True)
-        refused_batch = []
-        for (row, _), result in zip(pending, results, strict=True):
-            if isinstance(result, _REFUSED_FOR_GOOD):
-                refused_batch.append(row)
-            elif isinstance(result, BaseException):
-                raise result
+        try:
+            for row in rows:
+                try:
+                    pending.append((row, await self._send_one(row)))
+                except _REFUSED_FOR_GOOD as error:  # the producer's own check: it never left
+                    refused.append((row, error))
+        finally:
+            results = await asyncio.gather(*(sent for _, sent in pending), return_exceptions=True)
+        failed = [
+            (row, result)
+            for (row, _), result in zip(pending, results, strict=True)
+            if isinstance(result, BaseException)
+        ]
+        if not any(isinstance(error, _REFUSED_FOR_GOOD) for _, error in failed):
+            if failed:
+                raise failed[0][1]
+            return refused
         # The broker refuses a whole record batch, so rows beside the culprit were refused with
-        # it. Sent alone, each row shows whether it is the culprit.
-        for row in refused_batch:
-            await self._renew_producer()
+        # it; and the producer's sequence for that partition is now out of step, so the batches
+        # after it failed too. Sent again one at a time, in order, by a new producer, each row
+        # shows whether it is the culprit.
+        await self._renew_producer()
+        for row, _ in sorted(failed, key=lambda failure: failure[0].id or 0):
             try:
                 await (await self._send_one(row))
             except _REFUSED_FOR_GOOD as error:
                 refused.append((row, error))
-        if refused_batch:
-            await self._renew_producer()
+                await self._renew_producer()
         return refused
 
     async def _send_one(self, row: OutboxMessage) -> "asyncio.Future[object]":

@@ -21,10 +21,10 @@ async def read_until(
     partitions = [TopicPartition(topic, p) for p in await partitions_of(kafka, topic)]
     admin = AIOKafkaAdminClient(**kafka)
     consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
     try:
+        await admin.start()
         committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        await consumer.start()
         starts = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)
     finally:

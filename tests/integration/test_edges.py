@@ -5,7 +5,6 @@ customer or the shop then sees.
 """
 
 import json
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -107,46 +106,6 @@ async def test_a_purchase_order_moved_to_another_sku_leaves_the_first_ones_sched
     )
     schedule = await db.fetch("select sku from scheduled_restock where po_id = $1", po)
     assert [row["sku"] for row in schedule] == [second_sku]
-
-
-async def test_an_older_word_on_a_purchase_order_processed_last_does_not_win(
-    shop: EdgeClient, status_changes: TopicTail, db: asyncpg.Connection
-) -> None:
-    """The two SKUs' messages sit on different partitions, so the newer one may be handled
-    first: the record timestamps, not the processing order, say which is the latest word."""
-    first_sku, second_sku, po = unique("A"), unique("B"), unique("po")
-    waits = unique("o")
-    await place(shop, waits, (first_sku, 1))
-    await wait_for_statuses(status_changes, {waits: "backordered"})
-    now_ms = int(time.time() * 1000)
-    await shop.publish(
-        RESTOCK_SCHEDULED.name,
-        key=second_sku,
-        value=restock(po, second_sku, 1, 5),
-        timestamp_ms=now_ms,
-    )
-    await wait_for_value(
-        db, "select sku from restock_schedule where po_id = $1", po, expected=second_sku
-    )
-    await shop.publish(
-        RESTOCK_SCHEDULED.name,
-        key=first_sku,
-        value=restock(po, first_sku, 1, 3),
-        timestamp_ms=now_ms - 60_000,
-    )
-    marker = unique("po")  # the same partition, after the stale message: handled after it
-    await shop.publish(
-        RESTOCK_SCHEDULED.name, key=first_sku, value=restock(marker, first_sku, 1, 40)
-    )
-    await wait_for_value(
-        db, "select count(*) from scheduled_restock where po_id = $1", marker, expected=1
-    )
-    schedule = await db.fetch("select sku from scheduled_restock where po_id = $1", po)
-    assert [row["sku"] for row in schedule] == [second_sku]
-    assert await db.fetchval("select sku from restock_schedule where po_id = $1", po) == second_sku
-    # the first SKU's customer is dated by the marker alone, not by the purchase order
-    await status_changes.wait_for(lambda _: latest_line(status_changes, waits)["eta"] is not None)
-    assert latest_line(status_changes, waits)["eta"].startswith("2027-03-13")
 
 
 async def test_a_cancel_that_reaches_the_allocator_before_its_allocate_is_not_lost(

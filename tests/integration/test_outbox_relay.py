@@ -54,10 +54,14 @@ async def test_a_row_the_broker_refuses_is_parked_and_the_rows_behind_it_leave(
         poll_interval=0.1,
         parked=parked,
     )
+    # One partition: a culprit larger than a producer batch (16 KiB) goes alone, and the
+    # batches after it fail on the producer's sequence, which the refusal put out of step.
     rows = [
         (b"first", b"x" * 100),
         (b"too-big-for-the-producer", b"x" * 2_000_000),
-        (b"too-big-for-the-broker", b"x" * 5_000),
+        (b"too-big-for-the-broker", b"x" * 20_000),
+        (b"after-1", b"y" * 100),
+        (b"after-2", b"y" * 1_500),
         (b"last", b"y" * 100),
     ]
     try:
@@ -65,10 +69,11 @@ async def test_a_row_the_broker_refuses_is_parked_and_the_rows_behind_it_leave(
             for key, value in rows:
                 uow.publish_raw(topic=small_topic, key=key, value=value, headers=[])
             await uow.commit()
-        assert await asyncio.wait_for(relay.relay_once(), 30) == 4
-        await tail.wait_for(lambda records: len(records) >= 2, timeout=30)
+        assert await asyncio.wait_for(relay.relay_once(), 30) == 6
+        await tail.wait_for(lambda records: len(records) >= 4, timeout=30)
         await tail.poll(1.0)
-        assert [r.key for r in tail.records] == [b"first", b"last"]
+        # in order, each once: nothing that left before the culprit is sent again
+        assert [r.key for r in tail.records] == [b"first", b"after-1", b"after-2", b"last"]
         assert await relay.relay_once() == 0  # nothing is retried: the batch is done
         left = await db.fetchval("select count(*) from outbox_message where source = $1", source)
         assert left == 0
@@ -86,7 +91,7 @@ async def test_a_row_the_broker_refuses_is_parked_and_the_rows_behind_it_leave(
     )
     assert [(row["key"], row["size"]) for row in kept] == [
         (b"too-big-for-the-producer", 2_000_000),
-        (b"too-big-for-the-broker", 5_000),
+        (b"too-big-for-the-broker", 20_000),
     ]
     assert all("MessageSizeTooLarge" in row["reason"] for row in kept), kept
     assert registry.get_sample_value("parked_total", {"topic": small_topic}) == 2

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest_asyncio
-from shared.messaging.position import SourcePosition
 
 from services.inventory import handlers
 from shared.contracts.inputs import RestockScheduled, SkuPolicy
 from shared.db.engine import SessionFactory, make_engine, make_session_factory
 from shared.db.unit_of_work import UnitOfWork
+from shared.messaging.position import SourcePosition
 from shared.settings import Settings
 from tests.support.checks import wait_for_value
 from tests.support.fleet import Fleet
@@ -82,3 +82,26 @@ async def test_a_late_commit_of_an_older_restock_does_not_undo_a_newer_one(
     await wait_for_value(
         db, "select expected_at from scheduled_restock where po_id = $1", po, expected=expected
     )
+
+
+async def test_a_moved_purchase_order_read_in_the_wrong_order_stays_where_it_moved(
+    sessions: SessionFactory, db: asyncpg.Connection
+) -> None:
+    """PO-1 on SKU A, then on SKU B: the two SKUs' messages sit on different partitions, so
+    B's may be read first. The broker's append time says which is the newer word."""
+    first_sku, second_sku, po = unique("A"), unique("B"), unique("po")
+    expected = datetime(2027, 4, 1, tzinfo=UTC)
+
+    async def apply(sku: str, position: SourcePosition) -> None:
+        restock = RestockScheduled(po_id=po, sku=sku, quantity=5, expected_at=expected)
+        async with UnitOfWork(sessions, source="inventory") as uow:
+            await handlers.schedule_restock(restock, position=position, uow=uow)
+            await uow.commit()
+
+    await apply(second_sku, at(7, partition=2, seconds=1))  # the newer word, read first
+    await apply(first_sku, at(40, partition=0))  # the older one, read last
+    assert await db.fetchval("select sku from restock_schedule where po_id = $1", po) == second_sku
+    await wait_for_value(
+        db, "select count(*) from scheduled_restock where po_id = $1", po, expected=1
+    )
+    assert await db.fetchval("select sku from scheduled_restock where po_id = $1", po) == second_sku

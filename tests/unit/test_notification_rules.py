@@ -204,3 +204,23 @@ def test_dates_are_told_in_the_shop_time_zone() -> None:
     assert "expected 2026-11-30" in Templates().render(Kind.BACKORDERED, waiting, None).text
     berlin = Templates(timezone=ZoneInfo("Europe/Berlin"))
     assert "expected 2026-12-01" in berlin.render(Kind.BACKORDERED, waiting, None).text
+
+
+def test_a_message_gives_the_reason_of_the_lines_it_is_about() -> None:
+    refused = "backorders are not allowed for SKU LAMP"
+    told = picture(
+        "allocated",
+        line("allocated", allocated=3, quantity=5, rejected=2, reason=refused),
+        line("allocated", allocated=1, line_id="2"),
+        reason=refused,
+    )
+    latest = picture(
+        "allocated",
+        line("allocated", allocated=3, quantity=5, rejected=2, reason=refused),
+        line("cancelled", line_id="2", reason="changed my mind"),
+        reason=refused,
+    )
+    assert classify(told, latest) == Kind.CANCELLED
+    text = Templates().render(Kind.CANCELLED, latest, told).text
+    assert "Part of your order has been cancelled: changed my mind." in text
+    assert f"cancelled: {refused}" not in text

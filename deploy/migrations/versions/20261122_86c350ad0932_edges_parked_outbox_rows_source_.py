@@ -34,7 +34,6 @@ def upgrade() -> None:
         sa.Column("consumer", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("topic", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("partition", sa.Integer(), nullable=False),
-        sa.Column("offset", sa.BigInteger(), nullable=False),
         sa.Column("timestamp_ms", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("consumer", "topic", "partition"),
     )
@@ -54,7 +53,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(op.f("ix_outbox_parked_source"), "outbox_parked", ["source"], unique=False)
-    op.drop_column("customer_order", "payload_hash")
+    # No longer written. Dropped in a later release, once no older instance inserts orders.
+    op.alter_column("customer_order", "payload_hash", existing_type=sa.VARCHAR(), nullable=True)
     op.add_column(
         "pending_cancellation", sa.Column("requested_at", sa.DateTime(timezone=True), nullable=True)
     )
@@ -78,7 +78,6 @@ def downgrade() -> None:
     op.drop_column("restock_schedule", "source_offset")
     op.drop_column("restock_schedule", "source_partition")
     op.drop_column("pending_cancellation", "requested_at")
-    op.add_column("customer_order", sa.Column("payload_hash", sa.VARCHAR(), nullable=True))
     op.drop_index(op.f("ix_outbox_parked_source"), table_name="outbox_parked")
     op.drop_table("outbox_parked")
     op.drop_table("consumer_progress")
