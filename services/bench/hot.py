@@ -1,0 +1,107 @@
+"""One hot SKU: a queue seeded straight into the real tables, then single decisions timed
+through the public topics beside the same decisions on a 10-line queue."""
+
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import asyncpg
+
+from services.bench.drive import Order, Shop, Watcher, unique
+from services.bench.stats import Figure
+
+REPEATS = 3
+
+
+async def seed(db: asyncpg.Connection, *, sku: str, lines: int) -> list[str]:
+    """A SKU with `lines` one-unit lines waiting, in arrival order, as the services keep them."""
+    now = datetime.now(UTC)
+    order_ids = [f"{sku}-{n:07}" for n in range(lines)]
+    await db.copy_records_to_table(
+        "customer_order",
+        columns=["order_id", "customer_id", "customer_email", "placed_at", "version",
+                 "status", "updated_at"],
+        records=((o, "c-" + o, f"{o}@b.example", now, 1, "backordered", now) for o in order_ids),
+    )  # fmt: skip
+    await db.copy_records_to_table(
+        "order_line",
+        columns=["order_id", "line_id", "position", "sku", "quantity", "backordered", "status",
+                 "revision", "alternatives"],
+        records=((o, "1", 0, sku, 1, 1, "backordered", 1, "[]") for o in order_ids),
+    )  # fmt: skip
+    await db.copy_records_to_table(
+        "allocation_line",
+        columns=["order_id", "line_id", "sku", "seq", "quantity", "waiting", "revision",
+                 "requested_at", "updated_at"],
+        records=((o, "1", sku, n + 1, 1, 1, 1, now, now) for n, o in enumerate(order_ids)),
+    )  # fmt: skip
+    await db.execute(
+        "insert into sku_book (sku, available, received_total, next_seq, updated_at)"
+        " values ($1, 0, 0, $2, $3)",
+        sku,
+        lines + 1,
+        now,
+    )
+    await db.execute("analyze allocation_line")
+    return order_ids
+
+
+async def _timed(watcher: Watcher, what: str, done: Callable[[], bool], timeout: float) -> float:
+    start = time.monotonic()
+    await watcher.until(done, what=what, timeout=timeout, progress=lambda: "waiting")
+    return time.monotonic() - start
+
+
+async def decisions(
+    db: asyncpg.Connection, shop: Shop, status: Watcher, *, lines: int, timeout: float
+) -> dict[str, float]:
+    """Median seconds from publish to the shop seeing the outcome, per kind of decision."""
+    sku = unique("HOT")
+    print(f"hot SKU: seeding {lines} waiting lines", flush=True)
+    queue = await seed(db, sku=sku, lines=lines)
+    head, middle = 0, lines // 2
+    seen = status.orders
+
+    def told(order_id: str) -> Callable[[], bool]:
+        return lambda: order_id in seen
+
+    def all_filled(order_ids: list[str]) -> Callable[[], bool]:
+        return lambda: all(o in seen and "1" in seen[o].allocated_at for o in order_ids)
+
+    def cancelled(order_id: str) -> Callable[[], bool]:
+        return lambda: order_id in seen and seen[order_id].status == "cancelled"
+
+    timings: dict[str, list[float]] = defaultdict(list)
+    for _ in range(REPEATS):
+        order = Order(unique("bo"), [(sku, 1)])
+        await shop.place([order])
+        timings["one more order"].append(
+            await _timed(status, "one more order", told(order.order_id), timeout)
+        )
+        filled, head = queue[head : head + 10], head + 10
+        await shop.receive(sku, 10)
+        await shop.flush()
+        timings["receipt filling 10 lines"].append(
+            await _timed(status, "receipt", all_filled(filled), timeout)
+        )
+        victim, middle = queue[middle], middle + 1
+        await shop.cancel(victim)
+        await shop.flush()
+        timings["cancel in the middle"].append(
+            await _timed(status, "cancel", cancelled(victim), timeout)
+        )
+    return {kind: statistics.median(values) for kind, values in timings.items()}
+
+
+async def hot_sku(
+    db: asyncpg.Connection, shop: Shop, status: Watcher, *, lines: int, timeout: float
+) -> list[Figure]:
+    small = await decisions(db, shop, status, lines=10, timeout=timeout)
+    large = await decisions(db, shop, status, lines=lines, timeout=timeout)
+    return [
+        Figure(f"hot SKU {kind}: {lines:,} lines vs 10", "ms", 1000 * large[kind],
+               1000 * small[kind], False)
+        for kind in large
+    ]  # fmt: skip
