@@ -100,6 +100,9 @@ def build_app(
         client_id=f"backorder-{service}",
         decoder=make_json_decoder(settings.max_message_bytes),
         logger=logging.getLogger("faststream"),
+        # FastStream's own Received/Processed lines, two per message and without the
+        # correlation id: debug level. The guard logs one line per message that carries it.
+        log_level=logging.DEBUG,
         middlewares=[
             *tracing,
             KafkaPrometheusMiddleware(registry=runtime.metrics.registry, app_name=service),

@@ -88,11 +88,11 @@ async def _run(
     try:
         await warm_up(bench)
         if "intake" in chosen:
-            figures += await intake_and_fill(bench, order_count=orders, sku_count=skus)
+            figures += _shown(await intake_and_fill(bench, order_count=orders, sku_count=skus))
         if "steady" in chosen:
-            figures += await steady(bench, rate=steady_rate, seconds=steady_seconds)
+            figures += _shown(await steady(bench, rate=steady_rate, seconds=steady_seconds))
         if "hot" in chosen:
-            figures += await hot_sku(db, shop, status, lines=hot_lines, timeout=timeout)
+            figures += _shown(await hot_sku(db, shop, status, lines=hot_lines, timeout=timeout))
         after = {name: usage_of(pid) for name, pid in pids.items()}
     finally:
         await floor_out.stop()
@@ -100,6 +100,12 @@ async def _run(
         await shop.stop()
         await db.close()
     return figures, {name: after[name].since(before[name]) for name in pids}
+
+
+def _shown(figures: list[Figure]) -> list[Figure]:
+    """Each phase's figures as soon as it ends: a later phase that fails loses nothing."""
+    print(table(figures), flush=True)
+    return figures
 
 
 def _pids(state_dir: Path) -> dict[str, int]:

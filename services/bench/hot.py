@@ -27,15 +27,17 @@ async def seed(db: asyncpg.Connection, *, sku: str, lines: int) -> list[str]:
     )  # fmt: skip
     await db.copy_records_to_table(
         "order_line",
-        columns=["order_id", "line_id", "position", "sku", "quantity", "backordered", "status",
-                 "revision", "alternatives"],
-        records=((o, "1", 0, sku, 1, 1, "backordered", 1, "[]") for o in order_ids),
+        columns=["order_id", "line_id", "position", "sku", "quantity", "allocated",
+                 "backordered", "rejected", "status", "revision"],
+        records=((o, "1", 0, sku, 1, 0, 1, 0, "backordered", 1) for o in order_ids),
     )  # fmt: skip
     await db.copy_records_to_table(
         "allocation_line",
-        columns=["order_id", "line_id", "sku", "seq", "quantity", "waiting", "revision",
-                 "requested_at", "updated_at"],
-        records=((o, "1", sku, n + 1, 1, 1, 1, now, now) for n, o in enumerate(order_ids)),
+        columns=["order_id", "line_id", "sku", "seq", "quantity", "allocated", "rejected",
+                 "waiting", "cancelled", "revision", "requested_at", "updated_at"],
+        records=(
+            (o, "1", sku, n + 1, 1, 0, 0, 1, False, 1, now, now) for n, o in enumerate(order_ids)
+        ),
     )  # fmt: skip
     await db.execute(
         "insert into sku_book (sku, available, received_total, next_seq, updated_at)"
@@ -57,11 +59,8 @@ async def _timed(watcher: Watcher, what: str, done: Callable[[], bool], timeout:
 async def decisions(
     db: asyncpg.Connection, shop: Shop, status: Watcher, *, lines: int, timeout: float
 ) -> dict[str, float]:
-    """Median seconds from publish to the shop seeing the outcome, per kind of decision."""
-    sku = unique("HOT")
-    print(f"hot SKU: seeding {lines} waiting lines", flush=True)
-    queue = await seed(db, sku=sku, lines=lines)
-    head, middle = 0, lines // 2
+    """Median seconds from publish to the shop seeing the outcome, per kind of decision; each
+    repeat on a SKU of its own, seeded with `lines` waiting lines."""
     seen = status.orders
 
     def told(order_id: str) -> Callable[[], bool]:
@@ -75,22 +74,25 @@ async def decisions(
 
     timings: dict[str, list[float]] = defaultdict(list)
     for _ in range(REPEATS):
+        sku = unique("HOT")
+        print(f"hot SKU: seeding {lines} waiting lines", flush=True)
+        queue = await seed(db, sku=sku, lines=lines)
         order = Order(unique("bo"), [(sku, 1)])
         await shop.place([order])
         timings["one more order"].append(
             await _timed(status, "one more order", told(order.order_id), timeout)
         )
-        filled, head = queue[head : head + 10], head + 10
-        await shop.receive(sku, 10)
-        await shop.flush()
-        timings["receipt filling 10 lines"].append(
-            await _timed(status, "receipt", all_filled(filled), timeout)
-        )
-        victim, middle = queue[middle], middle + 1
+        victim = queue[lines // 2]
         await shop.cancel(victim)
         await shop.flush()
         timings["cancel in the middle"].append(
             await _timed(status, "cancel", cancelled(victim), timeout)
+        )
+        head = [o for o in [*queue, order.order_id] if o != victim][:10]
+        await shop.receive(sku, 10)
+        await shop.flush()
+        timings["receipt filling 10 lines"].append(
+            await _timed(status, "receipt", all_filled(head), timeout)
         )
     return {kind: statistics.median(values) for kind, values in timings.items()}
 

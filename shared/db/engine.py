@@ -15,8 +15,9 @@ def make_engine(settings: Settings, *, pool_size: int = 5) -> AsyncEngine:
         "server_settings": {"lock_timeout": "30s"},
         "timeout": 10,
     }
-    if settings.database_ssl != "disable":
-        connect_args["ssl"] = _database_tls(settings)
+    # asyncpg's own default is "prefer": against a server that offers TLS (ours does) every
+    # connection would negotiate it, even on loopback, unless told not to.
+    connect_args["ssl"] = _database_tls(settings) if settings.database_ssl != "disable" else False
     return create_async_engine(
         settings.async_database_url,
         pool_size=pool_size,
