@@ -21,9 +21,12 @@ async def seed(db: asyncpg.Connection, *, sku: str, lines: int) -> list[str]:
     order_ids = [f"{sku}-{n:07}" for n in range(lines)]
     await db.copy_records_to_table(
         "customer_order",
-        columns=["order_id", "customer_id", "customer_email", "placed_at", "version",
-                 "status", "updated_at"],
-        records=((o, "c-" + o, f"{o}@b.example", now, 1, "backordered", now) for o in order_ids),
+        # payload_hash: unused now, but required before, so one seed serves both schemas
+        columns=["order_id", "customer_id", "customer_email", "placed_at", "payload_hash",
+                 "version", "status", "updated_at"],
+        records=(
+            (o, "c-" + o, f"{o}@b.example", now, "", 1, "backordered", now) for o in order_ids
+        ),
     )  # fmt: skip
     await db.copy_records_to_table(
         "order_line",

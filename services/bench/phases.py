@@ -39,8 +39,19 @@ async def floor_burst(bench: Bench, messages: int, label: str) -> tuple[float, l
 
 
 async def warm_up(bench: Bench) -> None:
-    """One message through the floor: every hop has joined its group and holds its partitions."""
-    await floor_burst(bench, 1, "warm-up")
+    """A message through the floor: every hop has joined its group and holds its partitions.
+    A new group starts at the end of its topic, so a message sent before a hop joined is never
+    read: one is sent every second until one comes through."""
+    sent: list[str] = []
+    arrived = bench.floor_out.arrived
+    deadline = time.monotonic() + bench.timeout
+    while not any(key in arrived for key in sent):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"floor warm-up: nothing through within {bench.timeout:g}s")
+        sent.append(unique("bw"))
+        await bench.shop.raw(floor.TOPICS[0], sent[-1])
+        await bench.shop.flush()
+        await asyncio.sleep(1.0)
 
 
 async def intake_and_fill(bench: Bench, *, order_count: int, sku_count: int) -> list[Figure]:
