@@ -66,7 +66,8 @@ async def set_policy(
     session = uow.session
     # Two instances overlapping in a rebalance must not interleave one SKU's policies.
     await lock_key(session, "policy:" + sku)
-    if not position.supersedes(_applied(await session.get(SkuPolicyRow, sku))):
+    applied = await session.get(SkuPolicyRow, sku)
+    if not position.supersedes(applied.applied_position() if applied else None):
         log.info("policy for SKU %s at %s ignored: a newer one is applied", sku, position)
         return
     backorders = policy.backorders if policy else None
@@ -79,7 +80,7 @@ async def set_policy(
         "max_wait_seconds": max_wait,
         "alternatives": alternatives,
         "updated_at": datetime.now(UTC),
-        **_source(position),
+        **SourcePositioned.columns(position),
     }
     revision = await session.scalar(
         insert(SkuPolicyRow)
@@ -115,7 +116,7 @@ async def schedule_restock(
     session = uow.session
     await lock_key(session, "po:" + restock.po_id)
     previous = await session.get(RestockScheduleRow, restock.po_id, populate_existing=True)
-    if not position.supersedes(_applied(previous)):
+    if not position.supersedes(previous.applied_position() if previous else None):
         log.info("restock %s at %s ignored: a newer word is applied", restock.po_id, position)
         return
     values = {
@@ -123,7 +124,7 @@ async def schedule_restock(
         "quantity": restock.quantity,
         "expected_at": restock.expected_at,
         "updated_at": datetime.now(UTC),
-        **_source(position),
+        **SourcePositioned.columns(position),
     }
     revision = await session.scalar(
         insert(RestockScheduleRow)
@@ -140,24 +141,6 @@ async def schedule_restock(
     _forward_restock(
         uow, restock.po_id, restock.sku, restock.quantity, restock.expected_at, revision
     )
-
-
-def _applied(row: SourcePositioned | None) -> SourcePosition | None:
-    if row is None or row.source_timestamp_ms is None:
-        return None
-    return SourcePosition(
-        partition=row.source_partition or 0,
-        offset=row.source_offset or 0,
-        timestamp_ms=row.source_timestamp_ms,
-    )
-
-
-def _source(position: SourcePosition) -> dict[str, int]:
-    return {
-        "source_partition": position.partition,
-        "source_offset": position.offset,
-        "source_timestamp_ms": position.timestamp_ms,
-    }
 
 
 def _forward_restock(

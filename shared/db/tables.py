@@ -9,6 +9,8 @@ from sqlalchemy import BigInteger, Column, DateTime, Identity, LargeBinary, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from shared.messaging.position import SourcePosition
+
 
 class OutboxMessage(SQLModel, table=True):
     """A message committed with the state change that caused it, published later by the relay."""
@@ -70,6 +72,24 @@ class SourcePositioned(SQLModel):
     source_partition: int | None = None
     source_offset: int | None = Field(default=None, sa_type=BigInteger)
     source_timestamp_ms: int | None = Field(default=None, sa_type=BigInteger)
+
+    def applied_position(self) -> SourcePosition | None:
+        if self.source_timestamp_ms is None:
+            return None
+        return SourcePosition(
+            partition=self.source_partition or 0,
+            offset=self.source_offset or 0,
+            timestamp_ms=self.source_timestamp_ms,
+        )
+
+    @staticmethod
+    def columns(position: SourcePosition) -> dict[str, int]:
+        """The values that record `position` as the word applied last."""
+        return {
+            "source_partition": position.partition,
+            "source_offset": position.offset,
+            "source_timestamp_ms": position.timestamp_ms,
+        }
 
 
 def encode_headers(headers: Sequence[tuple[str, bytes]]) -> list[list[str]]:
