@@ -2,7 +2,12 @@
 
 from sqlmodel import SQLModel
 
-from services.allocator.tables import AllocationLineRow, EarlyCancellationRow, SkuBookRow
+from services.allocator.tables import (
+    AllocationLineRow,
+    EarlyCancellationRow,
+    QueueGapRow,
+    SkuBookRow,
+)
 from services.inventory.tables import SkuPolicyRow, StockReceiptRow
 from services.notifier.tables import NotificationRow, NotifiedOrderRow
 from services.ops.tables import DeadLetterReplayRow
@@ -24,6 +29,7 @@ __all__ = [
     "OutboxParked",
     "PendingCancellationRow",
     "ProcessedMessage",
+    "QueueGapRow",
     "SkuBookRow",
     "SkuPolicyRow",
     "StockReceiptRow",

@@ -1,12 +1,14 @@
-"""Allocator use cases: one command, one SKU lock, one transaction."""
+"""Allocator use cases: a command decides on its SKU's book under the SKU's lock, in one
+transaction; the book says which lines changed, and each of them is told."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-
-from sqlmodel.ext.asyncio.session import AsyncSession
+from typing import Any, TypeVar
 
 from services.allocator import repository
-from services.allocator.domain.eta import expected_dates
+from services.allocator.domain.book import Told
+from services.allocator.domain.eta import Schedule
 from services.allocator.domain.model import Line
 from shared.contracts.headers import event_id
 from shared.contracts.internal import (
@@ -33,70 +35,106 @@ class Outcome:
     units_filled: int = 0
 
 
+@dataclass
+class Decision:
+    """One command on an open book: what its deciding function may reach."""
+
+    uow: UnitOfWork
+    opened: repository.OpenBook
+    default_backorders: str
+    now: datetime
+
+
+Command = TypeVar("Command")
+Decide = Callable[[Any, Decision], Awaitable[None]]
+_DECIDE: dict[type, Decide] = {}
+
+
+def decides(
+    kind: type[Command],
+) -> Callable[[Callable[[Command, Decision], Awaitable[None]]], Decide]:
+    def register(function: Callable[[Command, Decision], Awaitable[None]]) -> Decide:
+        _DECIDE[kind] = function
+        return function
+
+    return register
+
+
+@decides(AllocateLine)
+async def _allocate(command: AllocateLine, decision: Decision) -> None:
+    book, session = decision.opened.book, decision.uow.session
+    if await book.find(command.order_id, command.line_id) is not None:
+        return  # the same line asked for again: decided already
+    line = Line(order_id=command.order_id, line_id=command.line_id, quantity=command.quantity)
+    early = await repository.take_early_cancellation(
+        session, order_id=command.order_id, line_id=command.line_id
+    )
+    if early is None:
+        await book.request(line, decision.now)
+    else:
+        line.requested_at = decision.now
+        book.refuse_cancelled(line, early.reason)
+
+
+@decides(CancelLine)
+async def _cancel(command: CancelLine, decision: Decision) -> None:
+    book = decision.opened.book
+    line = await book.find(command.order_id, command.line_id)
+    if line is None:
+        # Its allocate is yet to come: remembered, so that it ends cancelled.
+        await repository.remember_early_cancellation(decision.uow.session, command)
+    else:
+        await book.cancel(line, command.reason)
+
+
+@decides(ReceiveStock)
+async def _receive(command: ReceiveStock, decision: Decision) -> None:
+    book, session = decision.opened.book, decision.uow.session
+    decision.opened.row["received_total"] += command.quantity
+    if command.po_id:
+        await repository.fulfil_restock(
+            session, sku=book.sku, po_id=command.po_id, quantity=command.quantity
+        )
+        book.schedule = Schedule(await repository.load_restocks(session, sku=book.sku))
+    await book.receive(command.quantity)
+
+
+@decides(ScheduleRestock)
+async def _schedule(command: ScheduleRestock, decision: Decision) -> None:
+    book, session = decision.opened.book, decision.uow.session
+    await repository.schedule_restock(
+        session,
+        sku=book.sku,
+        po_id=command.po_id,
+        quantity=command.quantity,
+        expected_at=command.expected_at,
+    )
+    await book.reschedule(Schedule(await repository.load_restocks(session, sku=book.sku)))
+
+
+@decides(SetSkuPolicy)
+async def _set_policy(command: SetSkuPolicy, decision: Decision) -> None:
+    repository.set_policy(
+        decision.opened,
+        backorders=command.backorders,
+        max_backorder_quantity=command.max_backorder_quantity,
+        max_wait_seconds=command.max_wait_seconds,
+        alternatives=command.alternatives,
+        default_backorders=decision.default_backorders,
+    )
+
+
 async def handle_command(
     command: AllocationCommand, *, uow: UnitOfWork, message_id: str, default_backorders: str
 ) -> Outcome:
     if not await uow.first_time(consumer=CONSUMER, message_id=message_id):
         return Outcome()
-    session = uow.session
-    locked = await repository.lock_book(
-        session, sku=command.sku, default_backorders=default_backorders
+    opened = await repository.open_book(
+        uow.session, sku=command.sku, default_backorders=default_backorders
     )
-    book = locked.book
-    changed: list[Line] = []
-    held_before = {id(line): line.allocated for line in book.queue}
-    match command:
-        case AllocateLine():
-            known = await repository.find_line(
-                session, locked, order_id=command.order_id, line_id=command.line_id
-            )
-            if known is None:
-                line = Line(
-                    order_id=command.order_id, line_id=command.line_id, quantity=command.quantity
-                )
-                repository.add_line(session, locked, line=line)
-                early = await repository.take_early_cancellation(
-                    session, order_id=command.order_id, line_id=command.line_id
-                )
-                changed = (
-                    book.request(line)
-                    if early is None
-                    else book.refuse_cancelled(line, early.reason)
-                )
-        case CancelLine():
-            line_to_cancel = await repository.find_line(
-                session, locked, order_id=command.order_id, line_id=command.line_id
-            )
-            if line_to_cancel is None:
-                # Its allocate is yet to come: remembered, so that it ends cancelled.
-                await repository.remember_early_cancellation(session, command)
-            else:
-                changed = book.cancel(line_to_cancel, command.reason)
-        case ReceiveStock():
-            locked.row.received_total += command.quantity
-            if command.po_id:
-                await repository.fulfil_restock(
-                    session, sku=book.sku, po_id=command.po_id, quantity=command.quantity
-                )
-            changed = book.receive(command.quantity)
-        case ScheduleRestock():
-            await repository.schedule_restock(
-                session,
-                sku=book.sku,
-                po_id=command.po_id,
-                quantity=command.quantity,
-                expected_at=command.expected_at,
-            )
-        case SetSkuPolicy():
-            repository.set_policy(
-                locked,
-                backorders=command.backorders,
-                max_backorder_quantity=command.max_backorder_quantity,
-                max_wait_seconds=command.max_wait_seconds,
-                alternatives=command.alternatives,
-                default_backorders=default_backorders,
-            )
-    return await _record(uow, locked, changed, held_before=held_before, cause=message_id)
+    decision = Decision(uow, opened, default_backorders, now=datetime.now(UTC))
+    await _DECIDE[type(command)](command, decision)
+    return await _tell(decision, cause=message_id)
 
 
 async def skus_to_expire(*, uow: UnitOfWork, default_max_wait: timedelta | None) -> list[str]:
@@ -109,38 +147,28 @@ async def expire_overdue_lines(
     *, uow: UnitOfWork, sku: str, default_backorders: str, default_max_wait: timedelta | None
 ) -> Outcome:
     """Cancels the SKU's lines that waited too long; their units go to the next in line."""
-    locked = await repository.lock_book(uow.session, sku=sku, default_backorders=default_backorders)
-    held_before = {id(line): line.allocated for line in locked.book.queue}
-    changed = locked.book.expire(datetime.now(UTC), default_max_wait)
-    return await _record(uow, locked, changed, held_before=held_before, cause="max-wait")
+    opened = await repository.open_book(uow.session, sku=sku, default_backorders=default_backorders)
+    decision = Decision(uow, opened, default_backorders, now=datetime.now(UTC))
+    await opened.book.expire(decision.now, default_max_wait)
+    return await _tell(decision, cause="max-wait")
 
 
-async def _record(
-    uow: UnitOfWork,
-    locked: repository.LockedBook,
-    changed: list[Line],
-    *,
-    held_before: dict[int, int],
-    cause: str,
-) -> Outcome:
+async def _tell(decision: Decision, *, cause: str) -> Outcome:
     """Writes the decision back and tells the order service about every line it changed."""
-    session, book = uow.session, locked.book
-    filled = sum(
-        max(0, line.allocated - held_before.get(id(line), 0))
-        for line in changed
-        if not line.cancelled
-    )
-    etas = await _expected_dates(session, locked, changed)
-    repository.save(locked, changed=changed)
-    now = datetime.now(UTC)
-    waiting = [line for line in changed if line.short]
+    opened, session = decision.opened, decision.uow.session
+    book = opened.book
+    filled = book.units_filled
+    told: list[Told] = await book.told()
+    for item in told:
+        opened.told[item.line.key] = item.line
+    await repository.save(session, opened)
+    waiting = any(item.line.short for item in told)
     alternatives = (
         await repository.in_stock(session, skus=book.policy.alternatives) if waiting else []
     )
-    for line in changed:
-        eta, moved = etas.get(id(line), (None, None))
-        revision = locked.row_of(line).revision
-        uow.publish(
+    for item in told:
+        line = item.line
+        decision.uow.publish(
             topic=LINE_ALLOCATION_CHANGED.name,
             key=line.order_id,
             event=LineAllocationChanged(
@@ -152,39 +180,16 @@ async def _record(
                 backordered=line.short,
                 rejected=line.rejected,
                 status=line.status,
-                queue_position=book.position(line),
-                eta=eta,
-                eta_change=moved,
+                queue_position=item.position,
+                eta=line.eta,
+                eta_change=eta_change(item.eta_before, line.eta) if line.short else None,
                 reason=line.reason,
                 alternatives=alternatives if line.short else [],
-                revision=revision,
-                occurred_at=now,
+                revision=line.revision,
+                occurred_at=decision.now,
             ),
             event_type="LineAllocationChanged",
-            event_id=event_id(CONSUMER, cause, line.order_id, line.line_id, str(revision)),
+            event_id=event_id(CONSUMER, cause, line.order_id, line.line_id, str(line.revision)),
             correlation_id=line.order_id,
         )
-    return Outcome(statuses=[line.status for line in changed], units_filled=filled)
-
-
-async def _expected_dates(
-    session: AsyncSession, locked: repository.LockedBook, changed: list[Line]
-) -> dict[int, tuple[datetime | None, str | None]]:
-    """Recomputes the waiting lines' dates; a line whose date moved joins `changed`."""
-    book = locked.book
-    restocks = await repository.load_restocks(session, sku=book.sku)
-    dates = expected_dates([line.short for line in book.queue], restocks)
-    in_changed = {id(line) for line in changed}
-    etas: dict[int, tuple[datetime | None, str | None]] = {}
-    for line, date in zip(book.queue, dates, strict=True):
-        row = locked.row_of(line)
-        moved = eta_change(row.eta, date)
-        row.eta = date
-        etas[id(line)] = (date, moved)
-        if moved and id(line) not in in_changed:
-            changed.append(line)
-            in_changed.add(id(line))
-    for line in changed:
-        if id(line) not in etas:  # left the queue: filled, rejected or cancelled
-            locked.row_of(line).eta = None
-    return etas
+    return Outcome(statuses=[item.line.status for item in told], units_filled=filled)

@@ -1,57 +1,52 @@
-"""Loads a SKU's book under a row lock and writes back what the domain changed."""
+"""A SKU's book in PostgreSQL: opened under the SKU's row lock, its waiting lines read on
+demand through the queue indexes, and what it changed written back in set-based statements."""
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, literal, select
+from sqlalchemy import delete, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.allocator.domain.eta import Restock
-from services.allocator.domain.model import Line, Policy, SkuBook
+from services.allocator.domain.book import Key, QueueState, SkuBook
+from services.allocator.domain.eta import Restock, Schedule
+from services.allocator.domain.model import Line, Policy
 from services.allocator.tables import (
     AllocationLineRow,
     EarlyCancellationRow,
+    QueueGapRow,
     ScheduledRestockRow,
     SkuBookRow,
 )
 from shared.contracts.common import MAX_DURATION
 from shared.contracts.internal import CancelLine
 
-
-@dataclass
-class LockedBook:
-    """A SKU's book, locked until the transaction ends; two consumers never decide at once."""
-
-    book: SkuBook
-    row: SkuBookRow
-    lines: dict[tuple[str, str], AllocationLineRow] = field(default_factory=dict)
-
-    def _track(self, line: Line, row: AllocationLineRow) -> None:
-        self.lines[(line.order_id, line.line_id)] = row
-
-    def row_of(self, line: Line) -> AllocationLineRow:
-        return self.lines[(line.order_id, line.line_id)]
-
-
 # Rows written before durations were bounded may hold more than a timedelta can: they are
 # read as the longest wait a policy may set today.
 _LONGEST = MAX_DURATION.total_seconds()
 
+_LINE_COLUMNS = (
+    "order_id, line_id, seq, through, quantity, allocated, rejected, cancelled, expired,"
+    " reason, requested_at, eta, revision"
+)
+_FIND = text(f"select {_LINE_COLUMNS} from allocation_line where order_id = :o and line_id = :l")
+_WAITING_FROM = text(
+    f"select {_LINE_COLUMNS} from allocation_line"
+    " where sku = :sku and waiting > 0 and seq >= :seq order by seq limit :limit"
+)
+_WAITING_DOWN_FROM = text(
+    f"select {_LINE_COLUMNS} from allocation_line"
+    " where sku = :sku and waiting > 0 and seq <= :seq order by seq desc limit :limit"
+)
+_FIRST_BEYOND = text(
+    f"select {_LINE_COLUMNS} from allocation_line"
+    " where sku = :sku and waiting > 0 and through > :through order by through limit 1"
+)
 
-def _policy(row: SkuBookRow, default_backorders: str) -> Policy:
-    return Policy(
-        backorders_allowed=(row.backorders or default_backorders) == "allow",
-        max_backorder_quantity=row.max_backorder_quantity,
-        max_wait=(
-            timedelta(seconds=min(row.max_wait_seconds, _LONGEST)) if row.max_wait_seconds else None
-        ),
-        alternatives=tuple(row.alternatives or ()),
-    )
 
-
-def _line(row: AllocationLineRow) -> Line:
+def _line(row: Any) -> Line:
     return Line(
         order_id=row.order_id,
         line_id=row.line_id,
@@ -62,73 +57,92 @@ def _line(row: AllocationLineRow) -> Line:
         reason=row.reason,
         requested_at=row.requested_at,
         expired=row.expired,
+        seq=row.seq or None,
+        through=row.through,
+        eta=row.eta,
+        revision=row.revision,
     )
 
 
-async def lock_book(session: AsyncSession, *, sku: str, default_backorders: str) -> LockedBook:
-    now = datetime.now(UTC)
+class StoredLines:
+    """The `WaitingLines` port over the allocation_line table and its two queue indexes."""
+
+    def __init__(self, session: AsyncSession, sku: str) -> None:
+        self._session = session
+        self._sku = sku
+
+    async def find(self, key: Key) -> Line | None:
+        row = (await self._session.execute(_FIND, {"o": key[0], "l": key[1]})).first()
+        return None if row is None else _line(row)
+
+    async def waiting_from(self, seq: int, limit: int) -> list[Line]:
+        return await self._lines(_WAITING_FROM, seq=seq, limit=limit)
+
+    async def waiting_down_from(self, seq: int, limit: int) -> list[Line]:
+        return await self._lines(_WAITING_DOWN_FROM, seq=seq, limit=limit)
+
+    async def first_waiting_beyond(self, through: int) -> Line | None:
+        found = await self._lines(_FIRST_BEYOND, through=through)
+        return found[0] if found else None
+
+    async def _lines(self, query: Any, **params: int) -> list[Line]:
+        result = await self._session.execute(query, {"sku": self._sku, **params})
+        return [_line(row) for row in result]
+
+
+@dataclass
+class OpenBook:
+    """A SKU's book, locked until the transaction ends: two consumers never decide at once."""
+
+    book: SkuBook
+    row: dict[str, Any]
+    gaps_read: dict[int, int]
+    # Every line told since the book was opened, as it stands now: what `save` writes.
+    told: dict[Key, Line] = field(default_factory=dict)
+
+
+def _policy(row: dict[str, Any], default_backorders: str) -> Policy:
+    max_wait = row["max_wait_seconds"]
+    return Policy(
+        backorders_allowed=(row["backorders"] or default_backorders) == "allow",
+        max_backorder_quantity=row["max_backorder_quantity"],
+        max_wait=timedelta(seconds=min(max_wait, _LONGEST)) if max_wait else None,
+        alternatives=tuple(row["alternatives"] or ()),
+    )
+
+
+async def open_book(session: AsyncSession, *, sku: str, default_backorders: str) -> OpenBook:
     await session.execute(
-        insert(SkuBookRow).values(sku=sku, updated_at=now).on_conflict_do_nothing()
+        insert(SkuBookRow).values(sku=sku, updated_at=datetime.now(UTC)).on_conflict_do_nothing()
     )
-    row = (
-        await session.scalars(
-            select(SkuBookRow)
-            .where(SkuBookRow.sku == sku)  # type: ignore[arg-type]
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).one()
-    queue_rows = (
-        await session.scalars(
-            select(AllocationLineRow)
-            .where(AllocationLineRow.sku == sku, AllocationLineRow.waiting > 0)  # type: ignore[arg-type]
-            .order_by(AllocationLineRow.seq)  # type: ignore[arg-type]
-            .execution_options(populate_existing=True)
-        )
-    ).all()
+    locked = await session.execute(
+        select(SkuBookRow.__table__).where(col(SkuBookRow.sku) == sku).with_for_update()  # type: ignore[attr-defined]
+    )
+    row = dict(locked.mappings().one())
+    stored_gaps = await session.execute(
+        select(col(QueueGapRow.seq), col(QueueGapRow.units)).where(col(QueueGapRow.sku) == sku)
+    )
+    gaps = dict(stored_gaps.tuples().all())
+    state = QueueState(
+        available=row["available"],
+        next_seq=row["next_seq"],
+        queued=row["queued_units"],
+        departed=row["departed_units"],
+        gaps=dict(gaps),
+        newest_requested_at=row["newest_requested_at"],
+    )
     book = SkuBook(
-        sku=sku, available=row.available, policy=_policy(row, default_backorders), queue=[]
+        sku=sku,
+        policy=_policy(row, default_backorders),
+        state=state,
+        schedule=Schedule(await load_restocks(session, sku=sku)),
+        waiting=StoredLines(session, sku),
     )
-    locked = LockedBook(book=book, row=row)
-    for line_row in queue_rows:
-        line = _line(line_row)
-        book.queue.append(line)
-        locked._track(line, line_row)
-    return locked
-
-
-async def find_line(
-    session: AsyncSession, locked: LockedBook, *, order_id: str, line_id: str
-) -> Line | None:
-    for line in locked.book.queue:
-        if (line.order_id, line.line_id) == (order_id, line_id):
-            return line
-    row = await session.get(AllocationLineRow, (order_id, line_id), populate_existing=True)
-    if row is None:
-        return None
-    line = _line(row)
-    locked._track(line, row)
-    return line
-
-
-def add_line(session: AsyncSession, locked: LockedBook, *, line: Line) -> None:
-    row = AllocationLineRow(
-        order_id=line.order_id,
-        line_id=line.line_id,
-        sku=locked.book.sku,
-        seq=locked.row.next_seq,
-        quantity=line.quantity,
-        requested_at=datetime.now(UTC),
-        updated_at=datetime.now(UTC),
-    )
-    locked.row.next_seq += 1
-    line.requested_at = row.requested_at
-    session.add(row)
-    locked._track(line, row)
+    return OpenBook(book=book, row=row, gaps_read=gaps)
 
 
 def set_policy(
-    locked: LockedBook,
+    opened: OpenBook,
     *,
     backorders: str | None,
     max_backorder_quantity: int | None,
@@ -136,28 +150,102 @@ def set_policy(
     alternatives: list[str],
     default_backorders: str,
 ) -> None:
-    locked.row.backorders = backorders
-    locked.row.max_backorder_quantity = max_backorder_quantity
-    locked.row.max_wait_seconds = max_wait_seconds
-    locked.row.alternatives = alternatives
-    locked.book.policy = _policy(locked.row, default_backorders)
+    opened.row.update(
+        backorders=backorders,
+        max_backorder_quantity=max_backorder_quantity,
+        max_wait_seconds=max_wait_seconds,
+        alternatives=alternatives,
+    )
+    opened.book.policy = _policy(opened.row, default_backorders)
 
 
-def save(locked: LockedBook, *, changed: list[Line]) -> None:
+_UPDATED_BY_DECISIONS = (
+    "seq",
+    "through",
+    "allocated",
+    "rejected",
+    "waiting",
+    "cancelled",
+    "expired",
+    "reason",
+    "revision",
+    "eta",
+    "updated_at",
+)
+
+
+async def save(session: AsyncSession, opened: OpenBook) -> None:
+    """The SKU's counters, its gaps and every line told: three statements at most."""
     now = datetime.now(UTC)
-    book, row = locked.book, locked.row
-    row.available = book.available
-    row.updated_at = now
-    for line in changed:
-        line_row = locked.row_of(line)
-        line_row.allocated = line.allocated
-        line_row.rejected = line.rejected
-        line_row.waiting = line.short
-        line_row.cancelled = line.cancelled
-        line_row.expired = line.expired
-        line_row.reason = line.reason
-        line_row.revision += 1
-        line_row.updated_at = now
+    book, state, row = opened.book, opened.book.state, opened.row
+    await session.execute(
+        SkuBookRow.__table__.update()  # type: ignore[attr-defined]
+        .where(col(SkuBookRow.sku) == book.sku)
+        .values(
+            available=state.available,
+            received_total=row["received_total"],
+            next_seq=state.next_seq,
+            queued_units=state.queued,
+            departed_units=state.departed,
+            newest_requested_at=state.newest_requested_at,
+            backorders=row["backorders"],
+            max_backorder_quantity=row["max_backorder_quantity"],
+            max_wait_seconds=row["max_wait_seconds"],
+            alternatives=row["alternatives"],
+            updated_at=now,
+        )
+    )
+    await _save_gaps(session, sku=book.sku, before=opened.gaps_read, after=state.gaps)
+    opened.gaps_read = dict(state.gaps)
+    if opened.told:
+        rows = [_line_row(line, sku=book.sku, now=now) for line in opened.told.values()]
+        upsert = insert(AllocationLineRow)
+        await session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["order_id", "line_id"],
+                set_={name: upsert.excluded[name] for name in _UPDATED_BY_DECISIONS},
+            ),
+            rows,
+        )
+        opened.told = {}
+
+
+def _line_row(line: Line, *, sku: str, now: datetime) -> dict[str, Any]:
+    return {
+        "order_id": line.order_id,
+        "line_id": line.line_id,
+        "sku": sku,
+        "seq": line.seq or 0,
+        "through": line.through,
+        "quantity": line.quantity,
+        "allocated": line.allocated,
+        "rejected": line.rejected,
+        "waiting": line.short,
+        "cancelled": line.cancelled,
+        "expired": line.expired,
+        "reason": line.reason,
+        "revision": line.revision,
+        "eta": line.eta,
+        "requested_at": line.requested_at or now,
+        "updated_at": now,
+    }
+
+
+async def _save_gaps(
+    session: AsyncSession, *, sku: str, before: dict[int, int], after: dict[int, int]
+) -> None:
+    gone = [seq for seq in before if seq not in after]
+    if gone:
+        await session.execute(
+            delete(QueueGapRow).where(col(QueueGapRow.sku) == sku, col(QueueGapRow.seq).in_(gone))
+        )
+    new = [
+        {"sku": sku, "seq": seq, "units": units}
+        for seq, units in after.items()
+        if seq not in before
+    ]
+    if new:
+        await session.execute(insert(QueueGapRow), new)
 
 
 async def remember_early_cancellation(session: AsyncSession, command: CancelLine) -> None:
@@ -189,12 +277,14 @@ async def take_early_cancellation(
 
 
 async def load_restocks(session: AsyncSession, *, sku: str) -> list[Restock]:
-    rows = (
-        await session.scalars(
-            select(ScheduledRestockRow).where(col(ScheduledRestockRow.sku) == sku)
-        )
-    ).all()
-    return [Restock(po_id=r.po_id, quantity=r.quantity, expected_at=r.expected_at) for r in rows]
+    rows = await session.execute(
+        select(
+            col(ScheduledRestockRow.po_id),
+            col(ScheduledRestockRow.quantity),
+            col(ScheduledRestockRow.expected_at),
+        ).where(col(ScheduledRestockRow.sku) == sku)
+    )
+    return [Restock(po_id=po, quantity=qty, expected_at=at) for po, qty, at in rows.tuples()]
 
 
 async def schedule_restock(
@@ -218,13 +308,15 @@ async def schedule_restock(
 
 async def fulfil_restock(session: AsyncSession, *, sku: str, po_id: str, quantity: int) -> None:
     """A receipt naming its purchase order: that much of it is no longer expected."""
-    restock = await session.get(ScheduledRestockRow, (sku, po_id), populate_existing=True)
-    if restock is None:
-        return
-    if restock.quantity <= quantity:
-        await session.delete(restock)
-    else:
-        restock.quantity -= quantity
+    where = (col(ScheduledRestockRow.sku) == sku, col(ScheduledRestockRow.po_id) == po_id)
+    await session.execute(
+        delete(ScheduledRestockRow).where(*where, col(ScheduledRestockRow.quantity) <= quantity)
+    )
+    await session.execute(
+        ScheduledRestockRow.__table__.update()  # type: ignore[attr-defined]
+        .where(*where)
+        .values(quantity=col(ScheduledRestockRow.quantity) - quantity)
+    )
 
 
 async def in_stock(session: AsyncSession, *, skus: tuple[str, ...]) -> list[str]:
@@ -246,24 +338,28 @@ async def in_stock(session: AsyncSession, *, skus: tuple[str, ...]) -> list[str]
 async def skus_with_overdue_lines(
     session: AsyncSession, *, now: datetime, default_max_wait: timedelta | None, limit: int
 ) -> list[str]:
-    """SKUs where a line has waited longer than the SKU's (or the default) maximum wait.
+    """SKUs whose head of the queue waited longer than the SKU's (or the default) maximum wait:
+    lines join in time order, so the head waited longest. One index probe per SKU.
 
     The wait is compared in seconds, never added to a timestamp: a maximum stored before
     durations were bounded cannot overflow the query for every SKU."""
     default = default_max_wait.total_seconds() if default_max_wait else None
     max_wait = func.coalesce(col(SkuBookRow.max_wait_seconds), default)
-    waited = func.extract("epoch", literal(now) - col(AllocationLineRow.requested_at))
+    head_requested_at = (
+        select(col(AllocationLineRow.requested_at))
+        .where(
+            col(AllocationLineRow.sku) == col(SkuBookRow.sku), col(AllocationLineRow.waiting) > 0
+        )
+        .order_by(col(AllocationLineRow.seq))
+        .limit(1)
+        .scalar_subquery()
+    )
+    waited = func.extract("epoch", literal(now) - head_requested_at)
     overdue = (
-        select(col(AllocationLineRow.sku))
-        .join(SkuBookRow, col(SkuBookRow.sku) == col(AllocationLineRow.sku))
+        select(col(SkuBookRow.sku))
         # The same clock as the domain's expiry check, so a picked SKU has work to do.
         # (least() skips a NULL: a SKU that waits forever must not be picked.)
-        .where(
-            col(AllocationLineRow.waiting) > 0,
-            max_wait.is_not(None),
-            waited > func.least(max_wait, _LONGEST),
-        )
-        .distinct()
+        .where(max_wait.is_not(None), waited > func.least(max_wait, _LONGEST))
         .limit(limit)
     )
     return list((await session.scalars(overdue)).all())

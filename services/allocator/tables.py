@@ -21,8 +21,18 @@ class SkuBookRow(SQLModel, table=True):
         default_factory=list,
         sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     )
-    # Arrival counter: a line's place in the queue is the value it drew here.
+    # The queue's counters (see services/allocator/domain/book.py): the arrival number the next
+    # waiting line draws, units ever queued, and units that left it at the head.
     next_seq: int = Field(default=1, sa_column=Column(BigInteger, nullable=False, default=1))
+    queued_units: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0"))
+    )
+    departed_units: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0"))
+    )
+    newest_requested_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True))
+    )
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
@@ -30,12 +40,17 @@ class AllocationLineRow(SQLModel, table=True):
     __tablename__ = "allocation_line"
     __table_args__ = (
         Index("ix_allocation_line_queue", "sku", "seq", postgresql_where=text("waiting > 0")),
+        Index("ix_allocation_line_through", "sku", "through", postgresql_where=text("waiting > 0")),
     )
 
     order_id: str = Field(primary_key=True)
     line_id: str = Field(primary_key=True)
     sku: str
+    # Arrival number and units queued up to and including the line; 0 if it never waited.
     seq: int = Field(sa_type=BigInteger)
+    through: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default=text("0"))
+    )
     quantity: int
     allocated: int = 0
     rejected: int = 0
@@ -51,6 +66,17 @@ class AllocationLineRow(SQLModel, table=True):
         sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
     )
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class QueueGapRow(SQLModel, table=True):
+    """A line that left the middle of its SKU's queue: its units count for the lines behind it
+    until the head passes it."""
+
+    __tablename__ = "allocation_queue_gap"
+
+    sku: str = Field(primary_key=True)
+    seq: int = Field(primary_key=True, sa_type=BigInteger)
+    units: int = Field(sa_type=BigInteger)
 
 
 class ScheduledRestockRow(SQLModel, table=True):

@@ -36,17 +36,19 @@ async def seed(db: asyncpg.Connection, *, sku: str, lines: int) -> list[str]:
     )  # fmt: skip
     await db.copy_records_to_table(
         "allocation_line",
-        columns=["order_id", "line_id", "sku", "seq", "quantity", "allocated", "rejected",
-                 "waiting", "cancelled", "revision", "requested_at", "updated_at"],
+        columns=["order_id", "line_id", "sku", "seq", "through", "quantity", "allocated",
+                 "rejected", "waiting", "cancelled", "revision", "requested_at", "updated_at"],
         records=(
-            (o, "1", sku, n + 1, 1, 0, 0, 1, False, 1, now, now) for n, o in enumerate(order_ids)
+            (o, "1", sku, n + 1, n + 1, 1, 0, 0, 1, False, 1, now, now)
+            for n, o in enumerate(order_ids)
         ),
     )  # fmt: skip
     await db.execute(
-        "insert into sku_book (sku, available, received_total, next_seq, updated_at)"
-        " values ($1, 0, 0, $2, $3)",
+        "insert into sku_book (sku, available, received_total, next_seq, queued_units,"
+        " newest_requested_at, updated_at) values ($1, 0, 0, $2, $3, $4, $4)",
         sku,
         lines + 1,
+        lines,
         now,
     )
     await db.execute("analyze allocation_line")

@@ -1,8 +1,9 @@
-"""The allocation rules of one SKU, without any I/O."""
+"""The allocation rules of one SKU, as the specification states them (the reference book)."""
 
 from datetime import UTC, datetime, timedelta
 
-from services.allocator.domain.model import Line, Policy, SkuBook
+from services.allocator.domain.model import Line, Policy
+from services.allocator.domain.reference import ReferenceBook as SkuBook
 
 
 def line(order: str, quantity: int) -> Line:

@@ -3,7 +3,8 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.allocator.domain.model import Line, Policy, SkuBook
+from services.allocator.domain.model import Line, Policy
+from services.allocator.domain.reference import ReferenceBook as SkuBook
 
 request = st.tuples(st.just("request"), st.integers(1, 8))
 receive = st.tuples(st.just("receive"), st.integers(1, 12))

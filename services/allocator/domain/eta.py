@@ -29,3 +29,34 @@ def expected_dates(needs: Sequence[int], restocks: Sequence[Restock]) -> list[da
             next_restock += 1
         dates.append(supply[next_restock - 1].expected_at if covered >= wanted and need else None)
     return dates
+
+
+@dataclass(frozen=True)
+class Run:
+    """Waiting lines whose cumulative need falls in (after, through] expect `date`."""
+
+    after: int
+    through: int | None  # None: no end, beyond every scheduled unit
+    date: datetime | None
+
+
+class Schedule:
+    """The restocks of one SKU as runs of cumulative need: the same dates as `expected_dates`,
+    found for one line from its cumulative need alone."""
+
+    def __init__(self, restocks: Sequence[Restock]) -> None:
+        self.restocks = sorted(
+            (r for r in restocks if r.quantity > 0), key=lambda r: (r.expected_at, r.po_id)
+        )
+        self.runs: list[Run] = []
+        covered = 0
+        for restock in self.restocks:
+            self.runs.append(Run(covered, covered + restock.quantity, restock.expected_at))
+            covered += restock.quantity
+        self.runs.append(Run(covered, None, None))
+
+    def date_for(self, cumulative_need: int) -> datetime | None:
+        for run in self.runs:
+            if run.through is None or cumulative_need <= run.through:
+                return run.date
+        return None  # unreachable: the last run has no end

@@ -1,11 +1,6 @@
-"""The rules of one SKU's book: pure, no I/O.
+"""What a SKU's book is made of: its policy and its order lines. Pure, no I/O."""
 
-A SKU has units on hand that nobody holds (`available`) and a queue of lines still short, in
-arrival order. Every rise in availability fills the queue from its head, so once a decision
-is taken no unit sits idle while someone waits, and nobody is served ahead of an earlier line.
-"""
-
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 
@@ -30,6 +25,14 @@ class Line:
     # When the line joined the SKU's queue: its wait is measured from here.
     requested_at: datetime | None = None
     expired: bool = False
+    # Where the line stands in its SKU's queue, once it joined it: its arrival number, and the
+    # units queued up to and including it at that moment. Neither changes afterwards.
+    seq: int | None = None
+    through: int = 0
+    # The expected date last told; a recomputation tells the line again only when it moves.
+    eta: datetime | None = None
+    # How often the line was told: the order service keeps the newest.
+    revision: int = 0
 
     @property
     def short(self) -> int:
@@ -44,96 +47,9 @@ class Line:
             return "allocated" if self.allocated else "rejected"
         return "partially_allocated" if self.allocated else "backordered"
 
-
-@dataclass
-class SkuBook:
-    sku: str
-    available: int = 0
-    policy: Policy = field(default_factory=Policy)
-    queue: list[Line] = field(default_factory=list)
-
     @property
-    def waiting_quantity(self) -> int:
-        return sum(line.short for line in self.queue)
-
-    def position(self, line: Line) -> int | None:
-        for index, queued in enumerate(self.queue, start=1):
-            if queued is line:
-                return index
-        return None
-
-    def request(self, line: Line) -> list[Line]:
-        """A new line reaches the SKU's decision point. Returns every line that changed."""
-        if not self.queue:
-            line.allocated = min(self.available, line.quantity)
-            self.available -= line.allocated
-        missing = line.short
-        if missing:
-            refusal = self._refuse_backorder(missing)
-            if refusal:
-                line.rejected, line.reason = missing, refusal
-            else:
-                self.queue.append(line)
-        return [line]
-
-    def refuse_cancelled(self, line: Line, reason: str | None) -> list[Line]:
-        """A line cancelled before it reached the book: it never joins the queue or holds units."""
-        line.cancelled, line.reason = True, reason
-        return [line]
-
-    def receive(self, quantity: int) -> list[Line]:
-        self.available += quantity
-        return self._fill()
-
-    def cancel(self, line: Line, reason: str | None) -> list[Line]:
-        """Takes the line out of the queue and passes the units it held to the next in line."""
-        if line.cancelled:
-            return []
-        self._withdraw(line, reason)
-        return [line, *self._fill()]
-
-    def expire(self, now: datetime, default_max_wait: timedelta | None) -> list[Line]:
-        """Lines that waited longer than allowed leave the queue; what they held passes on."""
-        limit = self.policy.max_wait or default_max_wait
-        if limit is None:
-            return []
-        overdue = [
-            line
-            for line in self.queue
-            if line.requested_at is not None and now - line.requested_at > limit
-        ]
-        for line in overdue:
-            line.expired = True
-            self._withdraw(line, f"waited longer than the maximum of {describe_wait(limit)}")
-        # One fill after all have left: units go straight to the first line still waiting.
-        return [*overdue, *self._fill()] if overdue else []
-
-    def _withdraw(self, line: Line, reason: str | None) -> None:
-        """Takes the line out of the queue and frees the units it held, without filling."""
-        self.queue = [queued for queued in self.queue if queued is not line]
-        line.cancelled, line.reason = True, reason
-        self.available += line.allocated
-        line.allocated = 0
-
-    def _refuse_backorder(self, missing: int) -> str | None:
-        if not self.policy.backorders_allowed:
-            return f"backorders are not allowed for SKU {self.sku}"
-        limit = self.policy.max_backorder_quantity
-        if limit is not None and self.waiting_quantity + missing > limit:
-            return f"maximum backorder quantity {limit} for SKU {self.sku} would be exceeded"
-        return None
-
-    def _fill(self) -> list[Line]:
-        filled: list[Line] = []
-        while self.queue and self.available:
-            head = self.queue[0]
-            taken = min(head.short, self.available)
-            head.allocated += taken
-            self.available -= taken
-            filled.append(head)
-            if head.short == 0:
-                self.queue.pop(0)
-        return filled
+    def key(self) -> tuple[str, str]:
+        return (self.order_id, self.line_id)
 
 
 def describe_wait(wait: timedelta) -> str:

@@ -1,0 +1,345 @@
+"""One SKU's book, decided without ever loading its queue whole. Pure: the waiting lines are
+read through a port (`WaitingLines`), and nothing here does I/O of its own.
+
+The rules are those of `reference.ReferenceBook`; what differs is how the queue is kept, so that
+a decision costs the lines it changes and not the length of the queue:
+
+- A line that joins the queue draws the next arrival number (`seq`) and records `through`, the
+  units ever queued up to and including it. Neither changes afterwards.
+- Units that leave the queue are counted, never rewritten into the lines behind them:
+  `departed` counts units served or withdrawn at the head, and a line withdrawn from the middle
+  leaves a gap (its seq and units) that counts for the lines behind it only.
+- So a line's cumulative need, which decides its expected date, is `through - departed - gaps
+  ahead of it`, and its position is its seq less the head's, less the gaps between them.
+- Stock fills from the head; expiry withdraws from the head, as lines join in time order; a
+  new line joins at the tail. Dates are retold only where a line crossed the edge of a
+  restock's run (`_retell_dates`).
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from services.allocator.domain.eta import Schedule
+from services.allocator.domain.model import Line, Policy, describe_wait
+
+Key = tuple[str, str]
+_FIRST_PAGE, _LAST_PAGE = 16, 1024
+
+
+class WaitingLines(Protocol):
+    """The SKU's lines as stored before this decision; "waiting" means still short."""
+
+    async def find(self, key: Key) -> Line | None:
+        """The line, waiting or not; None if the SKU never saw it."""
+        ...
+
+    async def waiting_from(self, seq: int, limit: int) -> list[Line]:
+        """Waiting lines with seq at or after `seq`, in arrival order."""
+        ...
+
+    async def waiting_down_from(self, seq: int, limit: int) -> list[Line]:
+        """Waiting lines with seq at or before `seq`, latest first."""
+        ...
+
+    async def first_waiting_beyond(self, through: int) -> Line | None:
+        """The waiting line with the smallest `through` above the given one."""
+        ...
+
+
+@dataclass
+class QueueState:
+    """The counters of one SKU's queue: kept with the SKU, read and written with its lock."""
+
+    available: int = 0
+    next_seq: int = 1
+    queued: int = 0
+    departed: int = 0
+    gaps: dict[int, int] = field(default_factory=dict)
+    # Lines join in time order even across instances whose clocks differ a little: a line's
+    # wait starts no earlier than that of the line ahead of it.
+    newest_requested_at: datetime | None = None
+
+    @property
+    def waiting_units(self) -> int:
+        return self.queued - self.departed - sum(self.gaps.values())
+
+
+@dataclass(frozen=True)
+class Told:
+    """A line to tell the order service about, as it stands after the decision."""
+
+    line: Line
+    position: int | None
+    # The date told before, while the line still waits (None once it left the queue).
+    eta_before: datetime | None
+
+
+class SkuBook:
+    def __init__(
+        self,
+        *,
+        sku: str,
+        policy: Policy,
+        state: QueueState,
+        schedule: Schedule,
+        waiting: WaitingLines,
+    ) -> None:
+        self.sku = sku
+        self.policy = policy
+        self.state = state
+        self.schedule = schedule
+        self._stored = waiting
+        # Every line read or changed in this book's life, newer than what the store holds.
+        self._lines: dict[Key, Line] = {}
+        # Lines that joined the queue since the store was read, in arrival order.
+        self._joined: list[Line] = []
+        self._told: dict[Key, datetime | None] = {}
+        # Units handed to lines since the last `told()`.
+        self.units_filled = 0
+
+    @property
+    def available(self) -> int:
+        return self.state.available
+
+    def lines(self) -> list[Line]:
+        """Every line this book read or changed: what a repository writes back."""
+        return list(self._lines.values())
+
+    async def find(self, order_id: str, line_id: str) -> Line | None:
+        key = (order_id, line_id)
+        if key not in self._lines:
+            stored = await self._stored.find(key)
+            if stored is None:
+                return None
+            self._lines[key] = stored
+        return self._lines[key]
+
+    async def request(self, line: Line, now: datetime) -> None:
+        """A new line reaches the SKU's decision point."""
+        self._lines[line.key] = line
+        self._tell(line)
+        line.requested_at = now
+        if await self._head() is None:
+            line.allocated = min(self.state.available, line.quantity)
+            self.state.available -= line.allocated
+            self.units_filled += line.allocated
+        missing = line.short
+        if not missing:
+            return
+        refusal = self._refuse_backorder(missing)
+        if refusal:
+            line.rejected, line.reason = missing, refusal
+        else:
+            self._join(line)
+
+    def refuse_cancelled(self, line: Line, reason: str | None) -> None:
+        """A line cancelled before it reached the book: it never joins the queue or holds units."""
+        self._lines[line.key] = line
+        self._tell(line)
+        line.cancelled, line.reason = True, reason
+
+    async def receive(self, quantity: int) -> None:
+        self.state.available += quantity
+        await self._fill()
+        await self._retell_dates()
+
+    async def reschedule(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+        await self._retell_dates()
+
+    async def cancel(self, line: Line, reason: str | None) -> None:
+        """Takes the line out of the queue and passes the units it held to the next in line."""
+        if line.cancelled:
+            return
+        self._withdraw(line, reason)
+        await self._fill()
+        await self._retell_dates()
+
+    async def expire(self, now: datetime, default_max_wait: timedelta | None) -> None:
+        """Lines that waited longer than allowed leave the queue; what they held passes on."""
+        limit = self.policy.max_wait or default_max_wait
+        if limit is None:
+            return
+        overdue = []
+        async for line in self._walk(0):
+            if line.requested_at is None or now - line.requested_at <= limit:
+                break  # lines join in time order: everyone behind waited less
+            overdue.append(line)
+        for line in overdue:
+            line.expired = True
+            self._withdraw(line, f"waited longer than the maximum of {describe_wait(limit)}")
+        if overdue:
+            # One fill after all have left: units go straight to the first line still waiting.
+            await self._fill()
+            await self._retell_dates()
+
+    async def told(self) -> list[Told]:
+        """The lines this decision changed, with their positions; the book starts afresh (the
+        caller reads `units_filled` first)."""
+        head = await self._head()
+        self._fold_gaps(head)
+        told = []
+        for key, eta_before in self._told.items():
+            line = self._lines[key]
+            line.revision += 1
+            if line.short and head is not None:
+                told.append(Told(line, self._position(line, head), eta_before))
+            else:
+                line.eta = None
+                told.append(Told(line, None, None))
+        self._told = {}
+        self.units_filled = 0
+        return told
+
+    async def position(self, line: Line) -> int | None:
+        head = await self._head()
+        return self._position(line, head) if line.short and head is not None else None
+
+    def _position(self, line: Line, head: Line) -> int:
+        assert line.seq is not None
+        assert head.seq is not None
+        between = sum(1 for gap in self.state.gaps if head.seq < gap < line.seq)
+        return line.seq - head.seq + 1 - between
+
+    def _tell(self, line: Line) -> None:
+        self._told.setdefault(line.key, line.eta)
+
+    def _join(self, line: Line) -> None:
+        state = self.state
+        if state.newest_requested_at is not None and line.requested_at is not None:
+            line.requested_at = max(line.requested_at, state.newest_requested_at)
+        state.newest_requested_at = line.requested_at
+        line.seq, state.next_seq = state.next_seq, state.next_seq + 1
+        state.queued += line.short
+        line.through = state.queued
+        line.eta = self.schedule.date_for(state.waiting_units)
+        self._joined.append(line)
+
+    def _withdraw(self, line: Line, reason: str | None) -> None:
+        """Takes the line out of the queue and frees the units it held, without filling."""
+        self._tell(line)
+        if line.short and line.seq is not None:
+            self.state.gaps[line.seq] = line.short
+        line.cancelled, line.reason = True, reason
+        self.state.available += line.allocated
+        line.allocated = 0
+
+    def _refuse_backorder(self, missing: int) -> str | None:
+        if not self.policy.backorders_allowed:
+            return f"backorders are not allowed for SKU {self.sku}"
+        limit = self.policy.max_backorder_quantity
+        if limit is not None and self.state.waiting_units + missing > limit:
+            return f"maximum backorder quantity {limit} for SKU {self.sku} would be exceeded"
+        return None
+
+    async def _fill(self) -> None:
+        if not self.state.available:
+            return
+        async for head in self._walk(0):
+            self._tell(head)
+            taken = min(head.short, self.state.available)
+            head.allocated += taken
+            self.state.available -= taken
+            self.state.departed += taken
+            self.units_filled += taken
+            if not self.state.available:
+                break
+
+    async def _retell_dates(self) -> None:
+        """Within one restock's run every line expects its date, and the dates told before were
+        in queue order too, so the lines whose date moved sit at either end of each run: walk
+        in from both ends until a line already expects the run's date."""
+        for run in self.schedule.runs:
+            first = await self._first_beyond(run.after)
+            if first is None:
+                return
+            assert first.seq is not None
+            walked_whole_run = True
+            async for line in self._walk(first.seq):
+                if run.through is not None and self._cumulative_need(line) > run.through:
+                    break
+                if line.eta == run.date:
+                    walked_whole_run = False
+                    break
+                self._tell(line)
+                line.eta = run.date
+            if walked_whole_run:
+                continue
+            after_run = None if run.through is None else await self._first_beyond(run.through)
+            last_seq = None if after_run is None else after_run.seq
+            async for line in self._walk(None if last_seq is None else last_seq - 1, back=True):
+                if self._cumulative_need(line) <= run.after or line.eta == run.date:
+                    break
+                self._tell(line)
+                line.eta = run.date
+
+    def _cumulative_need(self, line: Line) -> int:
+        assert line.seq is not None
+        ahead = sum(units for seq, units in self.state.gaps.items() if seq < line.seq)
+        return line.through - self.state.departed - ahead
+
+    async def _first_beyond(self, need: int) -> Line | None:
+        """The first waiting line whose cumulative need exceeds `need`. Between two gaps the
+        gaps ahead are the same for every line, so a seek by `through` finds it."""
+        gaps_ahead, after_seq = 0, 0
+        for gap_seq in [*sorted(self.state.gaps), None]:
+            found = await self._first_through_beyond(need + self.state.departed + gaps_ahead)
+            if (
+                found is not None
+                and found.seq is not None
+                and found.seq > after_seq
+                and (gap_seq is None or found.seq < gap_seq)
+            ):
+                return found
+            if gap_seq is not None:
+                gaps_ahead += self.state.gaps[gap_seq]
+                after_seq = gap_seq
+        return None
+
+    async def _first_through_beyond(self, through: int) -> Line | None:
+        stored = await self._stored.first_waiting_beyond(through)
+        if stored is not None and stored.seq is not None:
+            # Later lines hold more `through`: the first still waiting from here on is the one.
+            async for line in self._walk(stored.seq):
+                return line
+            return None
+        return next((line for line in self._joined if line.short and line.through > through), None)
+
+    async def _head(self) -> Line | None:
+        async for line in self._walk(0):
+            return line
+        return None
+
+    async def _walk(self, seq: int | None, *, back: bool = False) -> AsyncIterator[Line]:
+        """Waiting lines from `seq` on (None: from the tail), as this decision left them."""
+        if back:
+            for line in reversed(self._joined):
+                if line.short and (seq is None or (line.seq or 0) <= seq):
+                    yield line
+        cursor, limit = (2**62 if seq is None else seq), _FIRST_PAGE
+        while True:
+            if back:
+                page = await self._stored.waiting_down_from(cursor, limit)
+            else:
+                page = await self._stored.waiting_from(cursor, limit)
+            for stored in page:
+                line = self._lines.setdefault(stored.key, stored)
+                if line.short:
+                    yield line
+            if len(page) < limit:
+                break
+            last = page[-1].seq or 0
+            cursor = last - 1 if back else last + 1
+            limit = min(limit * 2, _LAST_PAGE)
+        if not back:
+            for line in self._joined:
+                if line.short and (line.seq or 0) >= (seq or 0):
+                    yield line
+
+    def _fold_gaps(self, head: Line | None) -> None:
+        """Gaps ahead of the head count for every waiting line alike: they join `departed`."""
+        for gap_seq in list(self.state.gaps):
+            if head is None or (head.seq is not None and gap_seq < head.seq):
+                self.state.departed += self.state.gaps.pop(gap_seq)
