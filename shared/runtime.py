@@ -16,6 +16,7 @@ from faststream.asgi import AsgiFastStream
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db.engine import SessionFactory, make_engine, make_session_factory
@@ -93,6 +94,9 @@ def build_app(
         unexpected_attempts=settings.unexpected_error_attempts,
     )
     tracer_provider = make_tracer_provider(settings, service=service)
+    if tracer_provider:
+        # Also for the span of each message of a batch (shared/messaging/records.py).
+        trace.set_tracer_provider(tracer_provider)
     tracing = [KafkaTelemetryMiddleware(tracer_provider=tracer_provider)] if tracer_provider else []
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,

@@ -11,6 +11,7 @@ from shared.contracts.headers import EVENT_ID
 from shared.contracts.internal import AllocationCommand, LineAllocationChanged
 from shared.contracts.topics import ALLOCATION_COMMANDS, LINE_ALLOCATION_CHANGED
 from shared.messaging.errors import PoisonMessage, is_transient
+from shared.messaging.records import delivered
 from shared.messaging.subscriptions import consumes
 from shared.runtime import Runtime
 
@@ -27,18 +28,18 @@ line_changed = router.publisher(
 
 
 @consumes(router, ALLOCATION_COMMANDS, service=SERVICE)
-async def on_allocation_command(
-    command: AllocationCommand, message: KafkaMessage, runtime: Runtime = Context()
+async def on_allocation_commands(
+    commands: list[AllocationCommand], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
-    message_id = message.headers.get(EVENT_ID)
-    if not message_id:
-        raise PoisonMessage(f"missing {EVENT_ID} header")
+    batch = []
+    for item in delivered(commands, message):
+        message_id = item.header(EVENT_ID)
+        if not message_id:
+            raise PoisonMessage(f"missing {EVENT_ID} header")
+        batch.append(handlers.Received(item.body, message_id, item.handling))
     async with runtime.unit_of_work() as uow:
-        outcome = await handlers.handle_command(
-            command,
-            uow=uow,
-            message_id=message_id,
-            default_backorders=runtime.settings.default_backorders,
+        outcome = await handlers.handle_commands(
+            batch, uow=uow, default_backorders=runtime.settings.default_backorders
         )
         await runtime.committed(uow)
     _count(runtime, outcome)

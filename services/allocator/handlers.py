@@ -1,7 +1,8 @@
 """Allocator use cases: a command decides on its SKU's book under the SKU's lock, in one
 transaction; the book says which lines changed, and each of them is told."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -27,12 +28,21 @@ from shared.db.unit_of_work import UnitOfWork
 CONSUMER = "allocator"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Outcome:
-    """What a command changed, for the metrics recorded once it has committed."""
+    """What the commands changed, for the metrics recorded once they have committed."""
 
     statuses: list[str] = field(default_factory=list)
     units_filled: int = 0
+
+
+@dataclass(frozen=True)
+class Received:
+    """A command as it arrived: its message id, and the scope it is handled in (its trace)."""
+
+    command: AllocationCommand
+    message_id: str
+    scope: Callable[[], AbstractContextManager[None]] = nullcontext
 
 
 @dataclass
@@ -124,17 +134,29 @@ async def _set_policy(command: SetSkuPolicy, decision: Decision) -> None:
     )
 
 
-async def handle_command(
-    command: AllocationCommand, *, uow: UnitOfWork, message_id: str, default_backorders: str
+async def handle_commands(
+    batch: Sequence[Received], *, uow: UnitOfWork, default_backorders: str
 ) -> Outcome:
-    if not await uow.first_time(consumer=CONSUMER, message_id=message_id):
-        return Outcome()
-    opened = await repository.open_book(
-        uow.session, sku=command.sku, default_backorders=default_backorders
-    )
-    decision = Decision(uow, opened, default_backorders, now=datetime.now(UTC))
-    await _DECIDE[type(command)](command, decision)
-    return await _tell(decision, cause=message_id)
+    """Each SKU's book is locked once, in SKU order (so two batches never deadlock), and its
+    commands are decided in the order they arrived."""
+    fresh = await uow.first_times(consumer=CONSUMER, message_ids=[r.message_id for r in batch])
+    by_sku: dict[str, list[Received]] = {}
+    for received in batch:
+        if received.message_id in fresh:
+            fresh.discard(received.message_id)  # the same message twice in a batch: once
+            by_sku.setdefault(received.command.sku, []).append(received)
+    outcome = Outcome()
+    for sku in sorted(by_sku):
+        opened = await repository.open_book(
+            uow.session, sku=sku, default_backorders=default_backorders
+        )
+        for received in by_sku[sku]:
+            with received.scope():
+                decision = Decision(uow, opened, default_backorders, now=datetime.now(UTC))
+                await _DECIDE[type(received.command)](received.command, decision)
+                await _tell(decision, cause=received.message_id, outcome=outcome)
+        await repository.save(uow.session, opened)
+    return outcome
 
 
 async def skus_to_expire(*, uow: UnitOfWork, default_max_wait: timedelta | None) -> list[str]:
@@ -150,18 +172,20 @@ async def expire_overdue_lines(
     opened = await repository.open_book(uow.session, sku=sku, default_backorders=default_backorders)
     decision = Decision(uow, opened, default_backorders, now=datetime.now(UTC))
     await opened.book.expire(decision.now, default_max_wait)
-    return await _tell(decision, cause="max-wait")
+    outcome = Outcome()
+    await _tell(decision, cause="max-wait", outcome=outcome)
+    await repository.save(uow.session, opened)
+    return outcome
 
 
-async def _tell(decision: Decision, *, cause: str) -> Outcome:
-    """Writes the decision back and tells the order service about every line it changed."""
+async def _tell(decision: Decision, *, cause: str, outcome: Outcome) -> None:
+    """Tells the order service about every line the decision changed; `save` writes them."""
     opened, session = decision.opened, decision.uow.session
     book = opened.book
     filled = book.units_filled
     told: list[Told] = await book.told()
     for item in told:
         opened.told[item.line.key] = item.line
-    await repository.save(session, opened)
     waiting = any(item.line.short for item in told)
     alternatives = (
         await repository.in_stock(session, skus=book.policy.alternatives) if waiting else []
@@ -192,4 +216,5 @@ async def _tell(decision: Decision, *, cause: str) -> Outcome:
             event_id=event_id(CONSUMER, cause, line.order_id, line.line_id, str(line.revision)),
             correlation_id=line.order_id,
         )
-    return Outcome(statuses=[item.line.status for item in told], units_filled=filled)
+    outcome.statuses.extend(item.line.status for item in told)
+    outcome.units_filled += filled

@@ -15,8 +15,7 @@ from shared.contracts.topics import (
     STOCK_RECEIVED,
 )
 from shared.messaging.errors import PoisonMessage
-from shared.messaging.position import SourcePosition
-from shared.messaging.records import record_of
+from shared.messaging.records import delivered
 from shared.messaging.subscriptions import consumes
 from shared.runtime import Runtime
 
@@ -33,30 +32,40 @@ allocation_commands = router.publisher(
 
 
 @consumes(router, STOCK_RECEIVED, service=SERVICE)
-async def on_stock_received(receipt: StockReceived, runtime: Runtime = Context()) -> None:
+async def on_stock_received(
+    receipts: list[StockReceived], message: KafkaMessage, runtime: Runtime = Context()
+) -> None:
     async with runtime.unit_of_work() as uow:
-        await handlers.receive_stock(receipt, uow=uow)
+        for item in delivered(receipts, message):
+            with item.handling():
+                await handlers.receive_stock(item.body, uow=uow)
+                await uow.session.flush()
         await runtime.committed(uow)
 
 
 @consumes(router, SKU_POLICY, service=SERVICE)
-async def on_sku_policy(
-    policy: SkuPolicy | None, message: KafkaMessage, runtime: Runtime = Context()
+async def on_sku_policies(
+    policies: list[SkuPolicy | None], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
-    sku = policy.sku if policy else _tombstone_sku(record_of(message).key)
     async with runtime.unit_of_work() as uow:
-        await handlers.set_policy(
-            sku=sku, policy=policy, position=SourcePosition.of(message), uow=uow
-        )
+        for item in delivered(policies, message):
+            policy = item.body
+            sku = policy.sku if policy else _tombstone_sku(item.record.key)
+            with item.handling():
+                await handlers.set_policy(sku=sku, policy=policy, position=item.position, uow=uow)
+                await uow.session.flush()
         await runtime.committed(uow)
 
 
 @consumes(router, RESTOCK_SCHEDULED, service=SERVICE)
-async def on_restock_scheduled(
-    restock: RestockScheduled, message: KafkaMessage, runtime: Runtime = Context()
+async def on_restocks_scheduled(
+    restocks: list[RestockScheduled], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
     async with runtime.unit_of_work() as uow:
-        await handlers.schedule_restock(restock, position=SourcePosition.of(message), uow=uow)
+        for item in delivered(restocks, message):
+            with item.handling():
+                await handlers.schedule_restock(item.body, position=item.position, uow=uow)
+                await uow.session.flush()
         await runtime.committed(uow)
 
 

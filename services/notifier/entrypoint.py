@@ -15,6 +15,7 @@ from services.notifier.dispatcher import run_dispatcher
 from shared.contracts.headers import NOTIFICATION_ID, REPLAYED_FROM
 from shared.contracts.outputs import OrderStatusChanged
 from shared.contracts.topics import ORDERS_STATUS_CHANGED
+from shared.messaging.records import delivered
 from shared.messaging.subscriptions import consumes
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -34,20 +35,23 @@ def enabled_channels(settings: Settings) -> list[str]:
 
 
 @consumes(router, ORDERS_STATUS_CHANGED, service=SERVICE)
-async def on_status_changed(
-    change: OrderStatusChanged, message: KafkaMessage, runtime: Runtime = Context()
+async def on_statuses_changed(
+    changes: list[OrderStatusChanged], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
-    resend = message.headers.get(NOTIFICATION_ID) if message.headers.get(REPLAYED_FROM) else None
     async with runtime.unit_of_work() as uow:
-        if resend:
-            await handlers.send_again(resend, uow=uow)
-        else:
-            await handlers.take_change(
-                change,
-                uow=uow,
-                channels=enabled_channels(runtime.settings),
-                window=runtime.settings.notify_coalesce_seconds,
-            )
+        for item in delivered(changes, message):
+            resend = item.header(NOTIFICATION_ID) if item.header(REPLAYED_FROM) else None
+            with item.handling():
+                if resend:
+                    await handlers.send_again(resend, uow=uow)
+                else:
+                    await handlers.take_change(
+                        item.body,
+                        uow=uow,
+                        channels=enabled_channels(runtime.settings),
+                        window=runtime.settings.notify_coalesce_seconds,
+                    )
+                await uow.session.flush()
         await runtime.committed(uow)
 
 

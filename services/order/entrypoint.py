@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from faststream import Context
 from faststream.kafka import KafkaMessage, KafkaRouter
 
-from services.order import handlers
+from services.order import handlers, repository
 from services.order.domain import fitting
 from shared.contracts.inputs import CancelRequested, OrderPlaced
 from shared.contracts.internal import AllocateLine, CancelLine, LineAllocationChanged
@@ -24,7 +24,7 @@ from shared.messaging.connection import kafka_options
 from shared.messaging.errors import is_transient
 from shared.messaging.position import SourcePosition
 from shared.messaging.progress import read_until
-from shared.messaging.records import cause_of, record_of
+from shared.messaging.records import Delivered, delivered
 from shared.messaging.subscriptions import consumes, group_id
 from shared.runtime import Runtime
 
@@ -47,46 +47,70 @@ allocation_commands = router.publisher(
 
 
 @consumes(router, ORDERS_PLACED, service=SERVICE)
-async def on_order_placed(
-    placed: OrderPlaced, message: KafkaMessage, runtime: Runtime = Context()
+async def on_orders_placed(
+    orders: list[OrderPlaced], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
+    placed = delivered(orders, message)
     async with runtime.unit_of_work() as uow:
-        await handlers.place_order(placed, uow=uow, picture_limit=_picture_limit(runtime))
+        await repository.lock_order_ids(uow.session, [order.order_id for order in orders])
+        for item in placed:
+            with item.handling():
+                await handlers.place_order(
+                    item.body, uow=uow, picture_limit=_picture_limit(runtime)
+                )
+                await uow.session.flush()
         # How far orders were read decides when an early cancel's order "did not arrive".
-        await record_progress(
-            uow.session,
-            consumer=SERVICE,
-            topic=ORDERS_PLACED.name,
-            position=SourcePosition.of(message),
-        )
+        for newest in _newest_per_partition(placed):
+            await record_progress(
+                uow.session, consumer=SERVICE, topic=ORDERS_PLACED.name, position=newest
+            )
         await runtime.committed(uow)
 
 
 @consumes(router, ORDERS_CANCEL_REQUESTED, service=SERVICE)
-async def on_cancel_requested(
-    request: CancelRequested, message: KafkaMessage, runtime: Runtime = Context()
+async def on_cancels_requested(
+    requests: list[CancelRequested], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
-    record = record_of(message)
     async with runtime.unit_of_work() as uow:
-        await handlers.request_cancellation(
-            request,
-            uow=uow,
-            cause=cause_of(message),
-            requested_at=datetime.fromtimestamp(record.timestamp / 1000, UTC),
-            key=record.key,
-            value=record.value,
-            headers=list(record.headers),
-        )
+        await repository.lock_order_ids(uow.session, [request.order_id for request in requests])
+        for item in delivered(requests, message):
+            record = item.record
+            with item.handling():
+                await handlers.request_cancellation(
+                    item.body,
+                    uow=uow,
+                    cause=item.cause,
+                    requested_at=datetime.fromtimestamp(record.timestamp / 1000, UTC),
+                    key=record.key,
+                    value=record.value,
+                    headers=list(record.headers),
+                )
+                await uow.session.flush()
         await runtime.committed(uow)
 
 
 @consumes(router, LINE_ALLOCATION_CHANGED, service=SERVICE)
-async def on_line_allocation_changed(
-    change: LineAllocationChanged, runtime: Runtime = Context()
+async def on_line_allocations_changed(
+    changes: list[LineAllocationChanged], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
     async with runtime.unit_of_work() as uow:
-        await handlers.record_allocation(change, uow=uow, picture_limit=_picture_limit(runtime))
+        await repository.lock_order_ids(uow.session, [change.order_id for change in changes])
+        for item in delivered(changes, message):
+            with item.handling():
+                await handlers.record_allocation(
+                    item.body, uow=uow, picture_limit=_picture_limit(runtime)
+                )
+                await uow.session.flush()
         await runtime.committed(uow)
+
+
+def _newest_per_partition(placed: list[Delivered[OrderPlaced]]) -> list[SourcePosition]:
+    newest: dict[int, SourcePosition] = {}
+    for item in placed:
+        position = item.position
+        if position.partition not in newest or position.supersedes(newest[position.partition]):
+            newest[position.partition] = position
+    return list(newest.values())
 
 
 def _picture_limit(runtime: Runtime) -> int:

@@ -1,6 +1,6 @@
 """Reads and writes orders; every use starts by taking the order's transaction lock."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -12,13 +12,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.order.domain.model import Order, OrderLine
 from services.order.tables import CustomerOrderRow, OrderLineRow, PendingCancellationRow
 from shared.contracts.inputs import OrderPlaced
-from shared.db.locks import lock_key
+from shared.db.locks import lock_key, lock_keys
 
 
 async def lock_order_id(session: AsyncSession, order_id: str) -> None:
     """Serialises everything about one order (placing, cancelling, allocation news) across
     instances, even before the order row exists, so an early cancel is never missed."""
     await lock_key(session, "order:" + order_id)
+
+
+async def lock_order_ids(session: AsyncSession, order_ids: Iterable[str]) -> None:
+    """`lock_order_id` for every order of a batch at once, in one order across instances."""
+    await lock_keys(session, ("order:" + order_id for order_id in order_ids))
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""One transaction per message: state, dedupe record and outbox rows commit together."""
+"""One transaction per batch: state, dedupe records and outbox rows commit together."""
 
 from collections.abc import Sequence
 from types import TracebackType
@@ -51,6 +51,19 @@ class UnitOfWork:
             .returning(col(ProcessedMessage.message_id))
         )
         return (await self.session.execute(stmt)).first() is not None
+
+    async def first_times(self, *, consumer: str, message_ids: Sequence[str]) -> set[str]:
+        """`first_time` for a batch in one statement: the ids `consumer` never handled."""
+        if not message_ids:
+            return set()
+        rows = [{"consumer": consumer, "message_id": mid} for mid in dict.fromkeys(message_ids)]
+        stmt = (
+            insert(ProcessedMessage)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(col(ProcessedMessage.message_id))
+        )
+        return set((await self.session.execute(stmt)).scalars().all())
 
     def publish(
         self,

@@ -10,19 +10,25 @@ from shared.messaging.errors import PoisonMessage
 
 def make_json_decoder(max_bytes: int) -> Any:
     async def decode_json(msg: KafkaMessage) -> Any:
-        body = msg.body
-        if not body:
-            # A tombstone (null value), as on a compacted topic: handlers that accept it say so.
-            return None
-        if len(body) > max_bytes:
-            raise PoisonMessage(f"oversized message: {len(body)} bytes, limit {max_bytes}")
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise PoisonMessage(f"not UTF-8: {error}") from None
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as error:
-            raise PoisonMessage(f"not JSON: {error}") from None
+        """One record's body, or a batch's bodies in a list: the batch fails if one does."""
+        if isinstance(msg.raw_message, tuple):
+            return [_decode(record.value or b"", max_bytes) for record in msg.raw_message]
+        return _decode(msg.body, max_bytes)
 
     return decode_json
+
+
+def _decode(body: bytes, max_bytes: int) -> Any:
+    if not body:
+        # A tombstone (null value), as on a compacted topic: handlers that accept it say so.
+        return None
+    if len(body) > max_bytes:
+        raise PoisonMessage(f"oversized message: {len(body)} bytes, limit {max_bytes}")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PoisonMessage(f"not UTF-8: {error}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PoisonMessage(f"not JSON: {error}") from None

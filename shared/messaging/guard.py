@@ -6,15 +6,22 @@
   and the consumer moves on;
 - anything else is retried a few times, then dead-lettered, so one bug cannot stall a partition.
 
+Consumers take records in batches, one transaction per batch. A batch that fails for any reason
+but a transient one is taken apart: each record is handled on its own, under the rules above,
+so a poison record is dead-lettered alone and the others apply, in their order. (The batch's
+transaction rolled back, so nothing of it was applied twice.)
+
 The offset is committed by FastStream only after the guard returns, so after the handler's
 database transaction has committed (at-least-once; handlers are idempotent).
 """
 
 import asyncio
+import copy
 import logging
 import random
 from typing import Any
 
+from aiokafka.structs import ConsumerRecord
 from faststream import BaseMiddleware
 from faststream._internal.basic_types import AsyncFuncAny
 from faststream._internal.context.repository import ContextRepo
@@ -24,6 +31,7 @@ from shared.contracts.headers import CORRELATION_ID
 from shared.logs import correlation_id
 from shared.messaging.dead_letter import DeadLetters
 from shared.messaging.errors import is_transient, poison_reason
+from shared.messaging.records import records_of
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +64,53 @@ class ConsumeGuard(BaseMiddleware):
     async def consume_scope(self, call_next: AsyncFuncAny, msg: StreamMessage[Any]) -> Any:
         token = correlation_id.set(msg.headers.get(CORRELATION_ID) or msg.correlation_id)
         try:
-            return await self._guarded(call_next, msg)
+            records = records_of(msg)
+            if len(records) == 1:
+                return await self._guarded(call_next, msg)
+            return await self._guarded_batch(call_next, msg, records)
         finally:
             correlation_id.reset(token)
+
+    async def _guarded_batch(
+        self,
+        call_next: AsyncFuncAny,
+        msg: StreamMessage[Any],
+        records: "tuple[ConsumerRecord[bytes, bytes], ...]",
+    ) -> Any:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = await call_next(msg)
+                log.info(
+                    "handled %s records of %s", len(records), records[0].topic,
+                    extra={"attempts": attempt},
+                )  # fmt: skip
+                return result
+            except Exception as error:
+                if poison_reason(error) is not None or not is_transient(error):
+                    log.info(
+                        "taking a batch of %s apart after %s: %s",
+                        len(records),
+                        type(error).__name__,
+                        error,
+                    )
+                    for record in records:
+                        alone = _alone(msg, record)
+                        # Handlers take their `KafkaMessage` from FastStream's context.
+                        with self.context.scope("message", alone):
+                            await self.consume_scope(call_next, alone)
+                    return None
+                delay = self._retry.backoff(attempt)
+                log.warning(
+                    "retrying a batch of %s in %.2fs after %s: %s",
+                    len(records),
+                    delay,
+                    type(error).__name__,
+                    error,
+                )
+                await asyncio.sleep(delay)
+            msg.clear_cache()
 
     async def _guarded(self, call_next: AsyncFuncAny, msg: StreamMessage[Any]) -> Any:
         attempt = 0
@@ -69,7 +121,7 @@ class ConsumeGuard(BaseMiddleware):
                 result = await call_next(msg)
                 # FastStream's own Received/Processed lines fall outside this scope; this one
                 # carries the correlation id.
-                log.info("handled %s", msg.raw_message.topic, extra={"attempts": attempt})
+                log.info("handled %s", records_of(msg)[0].topic, extra={"attempts": attempt})
                 return result
             except Exception as error:
                 reason = poison_reason(error)
@@ -99,7 +151,7 @@ class ConsumeGuard(BaseMiddleware):
         while True:
             attempt += 1
             try:
-                await self._dead_letters.send(msg.raw_message, reason)
+                await self._dead_letters.send(records_of(msg)[0], reason)
                 return
             except Exception as error:
                 log.log(
@@ -109,3 +161,15 @@ class ConsumeGuard(BaseMiddleware):
                     error,
                 )
                 await asyncio.sleep(self._retry.backoff(attempt))
+
+
+def _alone(msg: StreamMessage[Any], record: "ConsumerRecord[bytes, bytes]") -> StreamMessage[Any]:
+    """The batch message narrowed to one of its records, as FastStream would have parsed it."""
+    single = copy.copy(msg)
+    headers = {name: value.decode(errors="replace") for name, value in record.headers}
+    single.raw_message = (record,)
+    single.body = [record.value or b""]
+    single.batch_headers = [headers]
+    single.headers = headers
+    single.correlation_id = headers.get(CORRELATION_ID) or msg.correlation_id
+    return single

@@ -8,10 +8,6 @@ only newer ones, makes the outcome independent of who commits last.
 
 from dataclasses import dataclass
 
-from faststream.kafka import KafkaMessage
-
-from shared.messaging.records import record_of
-
 
 @dataclass(frozen=True)
 class SourcePosition:
@@ -19,11 +15,6 @@ class SourcePosition:
     offset: int
     # The record's timestamp (the producer's create time, or the broker's append time).
     timestamp_ms: int
-
-    @classmethod
-    def of(cls, message: KafkaMessage) -> "SourcePosition":
-        record = record_of(message)
-        return cls(partition=record.partition, offset=record.offset, timestamp_ms=record.timestamp)
 
     def supersedes(self, applied: "SourcePosition | None") -> bool:
         """Newer than the word applied last. Timestamps order words across partitions, and
