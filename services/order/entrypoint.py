@@ -58,7 +58,6 @@ async def on_orders_placed(
                 await handlers.place_order(
                     item.body, uow=uow, picture_limit=_picture_limit(runtime)
                 )
-                await uow.session.flush()
         # How far orders were read decides when an early cancel's order "did not arrive".
         for newest in _newest_per_partition(placed):
             await record_progress(
@@ -85,7 +84,6 @@ async def on_cancels_requested(
                     value=record.value,
                     headers=list(record.headers),
                 )
-                await uow.session.flush()
         await runtime.committed(uow)
 
 
@@ -100,7 +98,6 @@ async def on_line_allocations_changed(
                 await handlers.record_allocation(
                     item.body, uow=uow, picture_limit=_picture_limit(runtime)
                 )
-                await uow.session.flush()
         await runtime.committed(uow)
 
 

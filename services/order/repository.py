@@ -18,12 +18,28 @@ from shared.db.locks import lock_key, lock_keys
 async def lock_order_id(session: AsyncSession, order_id: str) -> None:
     """Serialises everything about one order (placing, cancelling, allocation news) across
     instances, even before the order row exists, so an early cancel is never missed."""
-    await lock_key(session, "order:" + order_id)
+    if order_id not in _locked(session):
+        await lock_key(session, "order:" + order_id)
+        _locked(session).add(order_id)
 
 
 async def lock_order_ids(session: AsyncSession, order_ids: Iterable[str]) -> None:
     """`lock_order_id` for every order of a batch at once, in one order across instances."""
-    await lock_keys(session, ("order:" + order_id for order_id in order_ids))
+    wanted = set(order_ids) - _locked(session)
+    await lock_keys(session, ("order:" + order_id for order_id in wanted))
+    _locked(session).update(wanted)
+
+
+def _locked(session: AsyncSession) -> set[str]:
+    locked: set[str] = session.info.setdefault("locked_orders", set())
+    return locked
+
+
+def _loaded(session: AsyncSession) -> "dict[str, StoredOrder]":
+    """The orders this transaction read or added: a batch that touches one order twice works
+    on the same objects, with no flush and no second read in between."""
+    loaded: dict[str, StoredOrder] = session.info.setdefault("loaded_orders", {})
+    return loaded
 
 
 @dataclass
@@ -52,6 +68,8 @@ class StoredOrder:
 
 
 async def load(session: AsyncSession, order_id: str) -> StoredOrder | None:
+    if order_id in _loaded(session):
+        return _loaded(session)[order_id]
     row = await session.get(CustomerOrderRow, order_id, populate_existing=True)
     if row is None:
         return None
@@ -86,7 +104,9 @@ async def load(session: AsyncSession, order_id: str) -> StoredOrder | None:
             for r in line_rows
         ],
     )
-    return StoredOrder(order=order, row=row, line_rows={r.line_id: r for r in line_rows})
+    stored = StoredOrder(order=order, row=row, line_rows={r.line_id: r for r in line_rows})
+    _loaded(session)[order_id] = stored
+    return stored
 
 
 def add(session: AsyncSession, placed: OrderPlaced) -> StoredOrder:
@@ -118,7 +138,9 @@ def add(session: AsyncSession, placed: OrderPlaced) -> StoredOrder:
             for line in placed.lines
         ],
     )
-    return StoredOrder(order=order, row=row, line_rows=line_rows)
+    stored = StoredOrder(order=order, row=row, line_rows=line_rows)
+    _loaded(session)[placed.order_id] = stored
+    return stored
 
 
 def save(stored: StoredOrder) -> None:
