@@ -146,16 +146,25 @@ async def handle_commands(
             fresh.discard(received.message_id)  # the same message twice in a batch: once
             by_sku.setdefault(received.command.sku, []).append(received)
     outcome = Outcome()
-    for sku in sorted(by_sku):
-        opened = await repository.open_book(
-            uow.session, sku=sku, default_backorders=default_backorders
-        )
+    books = await repository.open_books(
+        uow.session, skus=by_sku, default_backorders=default_backorders
+    )
+    named = {
+        sku: [
+            (r.command.order_id, r.command.line_id)
+            for r in received
+            if isinstance(r.command, AllocateLine | CancelLine)
+        ]
+        for sku, received in by_sku.items()
+    }
+    await repository.read_ahead(uow.session, named, books)
+    for sku, opened in books.items():
         for received in by_sku[sku]:
             with received.scope():
                 decision = Decision(uow, opened, default_backorders, now=datetime.now(UTC))
                 await _DECIDE[type(received.command)](received.command, decision)
                 await _tell(decision, cause=received.message_id, outcome=outcome)
-        await repository.save(uow.session, opened)
+    await repository.save(uow.session, books.values())
     return outcome
 
 
@@ -169,12 +178,15 @@ async def expire_overdue_lines(
     *, uow: UnitOfWork, sku: str, default_backorders: str, default_max_wait: timedelta | None
 ) -> Outcome:
     """Cancels the SKU's lines that waited too long; their units go to the next in line."""
-    opened = await repository.open_book(uow.session, sku=sku, default_backorders=default_backorders)
+    books = await repository.open_books(
+        uow.session, skus=[sku], default_backorders=default_backorders
+    )
+    opened = books[sku]
     decision = Decision(uow, opened, default_backorders, now=datetime.now(UTC))
     await opened.book.expire(decision.now, default_max_wait)
     outcome = Outcome()
     await _tell(decision, cause="max-wait", outcome=outcome)
-    await repository.save(uow.session, opened)
+    await repository.save(uow.session, [opened])
     return outcome
 
 

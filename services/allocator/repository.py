@@ -1,11 +1,12 @@
 """A SKU's book in PostgreSQL: opened under the SKU's row lock, its waiting lines read on
 demand through the queue indexes, and what it changed written back in set-based statements."""
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, literal, select, text
+from sqlalchemy import bindparam, delete, func, literal, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -70,8 +71,13 @@ class StoredLines:
     def __init__(self, session: AsyncSession, sku: str) -> None:
         self._session = session
         self._sku = sku
+        # Lines read ahead for a batch's commands (None: not stored), as they were read.
+        self.read_ahead: dict[Key, Line | None] = {}
 
     async def find(self, key: Key) -> Line | None:
+        if key in self.read_ahead:
+            line = self.read_ahead.pop(key)
+            return None if line is None else replace(line)
         row = (await self._session.execute(_FIND, {"o": key[0], "l": key[1]})).first()
         return None if row is None else _line(row)
 
@@ -95,10 +101,30 @@ class OpenBook:
     """A SKU's book, locked until the transaction ends: two consumers never decide at once."""
 
     book: SkuBook
+    lines: StoredLines
     row: dict[str, Any]
     gaps_read: dict[int, int]
     # Every line told since the book was opened, as it stands now: what `save` writes.
     told: dict[Key, Line] = field(default_factory=dict)
+
+
+async def read_ahead(
+    session: AsyncSession, wanted: dict[str, list[Key]], books: dict[str, OpenBook]
+) -> None:
+    """The lines a batch's commands name, in one query, so no command looks one up alone."""
+    keys = [key for sku_keys in wanted.values() for key in sku_keys]
+    if not keys:
+        return
+    found = await session.execute(
+        select(AllocationLineRow.__table__).where(  # type: ignore[attr-defined]
+            tuple_(col(AllocationLineRow.order_id), col(AllocationLineRow.line_id)).in_(keys)
+        )
+    )
+    stored = {(row.order_id, row.line_id): _line(row) for row in found}
+    for sku, sku_keys in wanted.items():
+        store = books[sku].lines
+        for key in sku_keys:
+            store.read_ahead[key] = stored.get(key)
 
 
 def _policy(row: dict[str, Any], default_backorders: str) -> Policy:
@@ -111,34 +137,52 @@ def _policy(row: dict[str, Any], default_backorders: str) -> Policy:
     )
 
 
-async def open_book(session: AsyncSession, *, sku: str, default_backorders: str) -> OpenBook:
-    await session.execute(
-        insert(SkuBookRow).values(sku=sku, updated_at=datetime.now(UTC)).on_conflict_do_nothing()
-    )
+async def open_books(
+    session: AsyncSession, *, skus: Iterable[str], default_backorders: str
+) -> dict[str, OpenBook]:
+    """Locks the books of a batch's SKUs, in SKU order so that two batches never deadlock,
+    creating those never seen: three statements for the whole batch."""
+    wanted = sorted(set(skus))
+    if not wanted:
+        return {}
+    now = datetime.now(UTC)
+    upsert = insert(SkuBookRow).values([{"sku": sku, "updated_at": now} for sku in wanted])
     locked = await session.execute(
-        select(SkuBookRow.__table__).where(col(SkuBookRow.sku) == sku).with_for_update()  # type: ignore[attr-defined]
+        upsert.on_conflict_do_update(
+            index_elements=["sku"], set_={"sku": upsert.excluded.sku}
+        ).returning(*SkuBookRow.__table__.columns)  # type: ignore[attr-defined]
     )
-    row = dict(locked.mappings().one())
+    rows = {row["sku"]: dict(row) for row in locked.mappings()}
+    gaps: dict[str, dict[int, int]] = {sku: {} for sku in wanted}
     stored_gaps = await session.execute(
-        select(col(QueueGapRow.seq), col(QueueGapRow.units)).where(col(QueueGapRow.sku) == sku)
+        select(col(QueueGapRow.sku), col(QueueGapRow.seq), col(QueueGapRow.units)).where(
+            col(QueueGapRow.sku).in_(wanted)
+        )
     )
-    gaps = dict(stored_gaps.tuples().all())
-    state = QueueState(
-        available=row["available"],
-        next_seq=row["next_seq"],
-        queued=row["queued_units"],
-        departed=row["departed_units"],
-        gaps=dict(gaps),
-        newest_requested_at=row["newest_requested_at"],
-    )
-    book = SkuBook(
-        sku=sku,
-        policy=_policy(row, default_backorders),
-        state=state,
-        schedule=Schedule(await load_restocks(session, sku=sku)),
-        waiting=StoredLines(session, sku),
-    )
-    return OpenBook(book=book, row=row, gaps_read=gaps)
+    for sku, seq, units in stored_gaps.tuples():
+        gaps[sku][seq] = units
+    restocks = await load_restocks_of(session, skus=wanted)
+    opened = {}
+    for sku in wanted:
+        row = rows[sku]
+        state = QueueState(
+            available=row["available"],
+            next_seq=row["next_seq"],
+            queued=row["queued_units"],
+            departed=row["departed_units"],
+            gaps=dict(gaps[sku]),
+            newest_requested_at=row["newest_requested_at"],
+        )
+        lines = StoredLines(session, sku)
+        book = SkuBook(
+            sku=sku,
+            policy=_policy(row, default_backorders),
+            state=state,
+            schedule=Schedule(restocks.get(sku, [])),
+            waiting=lines,
+        )
+        opened[sku] = OpenBook(book=book, lines=lines, row=row, gaps_read=gaps[sku])
+    return opened
 
 
 def set_policy(
@@ -174,40 +218,82 @@ _UPDATED_BY_DECISIONS = (
 )
 
 
-async def save(session: AsyncSession, opened: OpenBook) -> None:
-    """The SKU's counters, its gaps and every line told: three statements at most."""
+async def save(session: AsyncSession, books: Iterable[OpenBook]) -> None:
+    """Every book's counters, gaps and told lines: a statement for each kind, for all books."""
     now = datetime.now(UTC)
-    book, state, row = opened.book, opened.book.state, opened.row
-    await session.execute(
-        SkuBookRow.__table__.update()  # type: ignore[attr-defined]
-        .where(col(SkuBookRow.sku) == book.sku)
-        .values(
-            available=state.available,
-            received_total=row["received_total"],
-            next_seq=state.next_seq,
-            queued_units=state.queued,
-            departed_units=state.departed,
-            newest_requested_at=state.newest_requested_at,
-            backorders=row["backorders"],
-            max_backorder_quantity=row["max_backorder_quantity"],
-            max_wait_seconds=row["max_wait_seconds"],
-            alternatives=row["alternatives"],
-            updated_at=now,
+    books = list(books)
+    if not books:
+        return
+    await session.execute(_UPDATE_BOOK, [_book_row(opened, now=now) for opened in books])
+    gone = [(o.book.sku, seq) for o in books for seq in o.gaps_read if seq not in o.book.state.gaps]
+    new = [
+        {"sku": o.book.sku, "seq": seq, "units": units}
+        for o in books
+        for seq, units in o.book.state.gaps.items()
+        if seq not in o.gaps_read
+    ]
+    if gone:
+        await session.execute(
+            delete(QueueGapRow).where(tuple_(col(QueueGapRow.sku), col(QueueGapRow.seq)).in_(gone))
         )
-    )
-    await _save_gaps(session, sku=book.sku, before=opened.gaps_read, after=state.gaps)
-    opened.gaps_read = dict(state.gaps)
-    if opened.told:
-        rows = [_line_row(line, sku=book.sku, now=now) for line in opened.told.values()]
+    if new:
+        await session.execute(insert(QueueGapRow), new)
+    told = [_line_row(line, sku=o.book.sku, now=now) for o in books for line in o.told.values()]
+    if told:
         upsert = insert(AllocationLineRow)
         await session.execute(
             upsert.on_conflict_do_update(
                 index_elements=["order_id", "line_id"],
                 set_={name: upsert.excluded[name] for name in _UPDATED_BY_DECISIONS},
             ),
-            rows,
+            told,
         )
+    for opened in books:
+        opened.gaps_read = dict(opened.book.state.gaps)
         opened.told = {}
+
+
+_book_table = SkuBookRow.__table__  # type: ignore[attr-defined]
+_UPDATE_BOOK = (
+    _book_table.update()
+    .where(_book_table.c.sku == bindparam("book_sku"))
+    .values(
+        {
+            name: bindparam(name)
+            for name in (
+                "available",
+                "received_total",
+                "next_seq",
+                "queued_units",
+                "departed_units",
+                "newest_requested_at",
+                "backorders",
+                "max_backorder_quantity",
+                "max_wait_seconds",
+                "alternatives",
+                "updated_at",
+            )
+        }
+    )
+)
+
+
+def _book_row(opened: OpenBook, *, now: datetime) -> dict[str, Any]:
+    state, row = opened.book.state, opened.row
+    return {
+        "book_sku": opened.book.sku,
+        "available": state.available,
+        "received_total": row["received_total"],
+        "next_seq": state.next_seq,
+        "queued_units": state.queued,
+        "departed_units": state.departed,
+        "newest_requested_at": state.newest_requested_at,
+        "backorders": row["backorders"],
+        "max_backorder_quantity": row["max_backorder_quantity"],
+        "max_wait_seconds": row["max_wait_seconds"],
+        "alternatives": row["alternatives"],
+        "updated_at": now,
+    }
 
 
 def _line_row(line: Line, *, sku: str, now: datetime) -> dict[str, Any]:
@@ -229,23 +315,6 @@ def _line_row(line: Line, *, sku: str, now: datetime) -> dict[str, Any]:
         "requested_at": line.requested_at or now,
         "updated_at": now,
     }
-
-
-async def _save_gaps(
-    session: AsyncSession, *, sku: str, before: dict[int, int], after: dict[int, int]
-) -> None:
-    gone = [seq for seq in before if seq not in after]
-    if gone:
-        await session.execute(
-            delete(QueueGapRow).where(col(QueueGapRow.sku) == sku, col(QueueGapRow.seq).in_(gone))
-        )
-    new = [
-        {"sku": sku, "seq": seq, "units": units}
-        for seq, units in after.items()
-        if seq not in before
-    ]
-    if new:
-        await session.execute(insert(QueueGapRow), new)
 
 
 async def remember_early_cancellation(session: AsyncSession, command: CancelLine) -> None:
@@ -277,14 +346,22 @@ async def take_early_cancellation(
 
 
 async def load_restocks(session: AsyncSession, *, sku: str) -> list[Restock]:
+    return (await load_restocks_of(session, skus=[sku])).get(sku, [])
+
+
+async def load_restocks_of(session: AsyncSession, *, skus: list[str]) -> dict[str, list[Restock]]:
     rows = await session.execute(
         select(
+            col(ScheduledRestockRow.sku),
             col(ScheduledRestockRow.po_id),
             col(ScheduledRestockRow.quantity),
             col(ScheduledRestockRow.expected_at),
-        ).where(col(ScheduledRestockRow.sku) == sku)
+        ).where(col(ScheduledRestockRow.sku).in_(skus))
     )
-    return [Restock(po_id=po, quantity=qty, expected_at=at) for po, qty, at in rows.tuples()]
+    restocks: dict[str, list[Restock]] = {}
+    for sku, po, quantity, expected_at in rows.tuples():
+        restocks.setdefault(sku, []).append(Restock(po, quantity, expected_at))
+    return restocks
 
 
 async def schedule_restock(

@@ -98,6 +98,9 @@ class SkuBook:
         self._told: dict[Key, datetime | None] = {}
         # Units handed to lines since the last `told()`.
         self.units_filled = 0
+        # The head once read: only its leaving changes it, as lines join at the tail.
+        self._head_line: Line | None = None
+        self._head_known = False
 
     @property
     def available(self) -> int:
@@ -216,6 +219,8 @@ class SkuBook:
         line.through = state.queued
         line.eta = self.schedule.date_for(state.waiting_units)
         self._joined.append(line)
+        if self._head_known and self._head_line is None:
+            self._head_line = line
 
     def _withdraw(self, line: Line, reason: str | None) -> None:
         """Takes the line out of the queue and frees the units it held, without filling."""
@@ -308,9 +313,14 @@ class SkuBook:
         return next((line for line in self._joined if line.short and line.through > through), None)
 
     async def _head(self) -> Line | None:
+        if self._head_known and (self._head_line is None or self._head_line.short):
+            return self._head_line
+        self._head_line = None
         async for line in self._walk(0):
-            return line
-        return None
+            self._head_line = line
+            break
+        self._head_known = True
+        return self._head_line
 
     async def _walk(self, seq: int | None, *, back: bool = False) -> AsyncIterator[Line]:
         """Waiting lines from `seq` on (None: from the tail), as this decision left them."""
