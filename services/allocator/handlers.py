@@ -1,5 +1,5 @@
-"""Allocator use cases: a command decides on its SKU's book under the SKU's lock, in one
-transaction; the book says which lines changed, and each of them is told."""
+"""Allocator use cases: a batch of commands, one transaction; each command decides on its
+SKU's book under the SKU's lock, and the book says which lines changed, each of them told."""
 
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -194,7 +194,6 @@ async def _tell(decision: Decision, *, cause: str, outcome: Outcome) -> None:
     """Tells the order service about every line the decision changed; `save` writes them."""
     opened, session = decision.opened, decision.uow.session
     book = opened.book
-    filled = book.units_filled
     told: list[Told] = await book.told()
     for item in told:
         opened.told[item.line.key] = item.line
@@ -229,4 +228,4 @@ async def _tell(decision: Decision, *, cause: str, outcome: Outcome) -> None:
             correlation_id=line.order_id,
         )
     outcome.statuses.extend(item.line.status for item in told)
-    outcome.units_filled += filled
+    outcome.units_filled += sum(item.units_filled for item in told)

@@ -33,6 +33,10 @@ _LINE_COLUMNS = (
     " reason, requested_at, eta, revision"
 )
 _FIND = text(f"select {_LINE_COLUMNS} from allocation_line where order_id = :o and line_id = :l")
+_FIND_MANY = text(
+    f"select {_LINE_COLUMNS} from allocation_line where (order_id, line_id) in"
+    " (select * from unnest(cast(:o as text[]), cast(:l as text[])))"
+)
 _WAITING_FROM = text(
     f"select {_LINE_COLUMNS} from allocation_line"
     " where sku = :sku and waiting > 0 and seq >= :seq order by seq limit :limit"
@@ -116,9 +120,7 @@ async def read_ahead(
     if not keys:
         return
     found = await session.execute(
-        select(AllocationLineRow.__table__).where(  # type: ignore[attr-defined]
-            tuple_(col(AllocationLineRow.order_id), col(AllocationLineRow.line_id)).in_(keys)
-        )
+        _FIND_MANY, {"o": [key[0] for key in keys], "l": [key[1] for key in keys]}
     )
     stored = {(row.order_id, row.line_id): _line(row) for row in found}
     for sku, sku_keys in wanted.items():

@@ -42,18 +42,9 @@ class UnitOfWork:
     async def commit(self) -> None:
         await self.session.commit()
 
-    async def first_time(self, *, consumer: str, message_id: str) -> bool:
-        """Record that `consumer` handles `message_id`; False when it already did."""
-        stmt = (
-            insert(ProcessedMessage)
-            .values(consumer=consumer, message_id=message_id)
-            .on_conflict_do_nothing()
-            .returning(col(ProcessedMessage.message_id))
-        )
-        return (await self.session.execute(stmt)).first() is not None
-
     async def first_times(self, *, consumer: str, message_ids: Sequence[str]) -> set[str]:
-        """`first_time` for a batch in one statement: the ids `consumer` never handled."""
+        """Records that `consumer` handles these messages, in one statement: returns the ids
+        it never handled before."""
         if not message_ids:
             return set()
         rows = [{"consumer": consumer, "message_id": mid} for mid in dict.fromkeys(message_ids)]

@@ -64,55 +64,12 @@ class ConsumeGuard(BaseMiddleware):
     async def consume_scope(self, call_next: AsyncFuncAny, msg: StreamMessage[Any]) -> Any:
         token = correlation_id.set(msg.headers.get(CORRELATION_ID) or msg.correlation_id)
         try:
-            records = records_of(msg)
-            if len(records) == 1:
-                return await self._guarded(call_next, msg)
-            return await self._guarded_batch(call_next, msg, records)
+            return await self._guarded(call_next, msg)
         finally:
             correlation_id.reset(token)
 
-    async def _guarded_batch(
-        self,
-        call_next: AsyncFuncAny,
-        msg: StreamMessage[Any],
-        records: "tuple[ConsumerRecord[bytes, bytes], ...]",
-    ) -> Any:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                result = await call_next(msg)
-                log.info(
-                    "handled %s records of %s", len(records), records[0].topic,
-                    extra={"attempts": attempt},
-                )  # fmt: skip
-                return result
-            except Exception as error:
-                if poison_reason(error) is not None or not is_transient(error):
-                    log.info(
-                        "taking a batch of %s apart after %s: %s",
-                        len(records),
-                        type(error).__name__,
-                        error,
-                    )
-                    for record in records:
-                        alone = _alone(msg, record)
-                        # Handlers take their `KafkaMessage` from FastStream's context.
-                        with self.context.scope("message", alone):
-                            await self.consume_scope(call_next, alone)
-                    return None
-                delay = self._retry.backoff(attempt)
-                log.warning(
-                    "retrying a batch of %s in %.2fs after %s: %s",
-                    len(records),
-                    delay,
-                    type(error).__name__,
-                    error,
-                )
-                await asyncio.sleep(delay)
-            msg.clear_cache()
-
     async def _guarded(self, call_next: AsyncFuncAny, msg: StreamMessage[Any]) -> Any:
+        records = records_of(msg)
         attempt = 0
         unexpected = 0
         while True:
@@ -121,16 +78,22 @@ class ConsumeGuard(BaseMiddleware):
                 result = await call_next(msg)
                 # FastStream's own Received/Processed lines fall outside this scope; this one
                 # carries the correlation id.
-                log.info("handled %s", records_of(msg)[0].topic, extra={"attempts": attempt})
+                log.info(
+                    "handled %s record(s) of %s", len(records), records[0].topic,
+                    extra={"attempts": attempt},
+                )  # fmt: skip
                 return result
             except Exception as error:
                 reason = poison_reason(error)
                 if reason is None and not is_transient(error):
                     unexpected += 1
-                    if unexpected >= self._retry.unexpected_attempts:
+                    if unexpected >= self._retry.unexpected_attempts or len(records) > 1:
                         reason = f"processing failed: {type(error).__name__}: {error}"[:1000]
                 if reason is not None:
-                    await self._dead_letter(msg, reason)
+                    if len(records) > 1:
+                        await self._take_apart(call_next, msg, records, reason)
+                    else:
+                        await self._dead_letter(msg, reason)
                     return None
                 delay = self._retry.backoff(attempt)
                 log.warning(
@@ -143,6 +106,22 @@ class ConsumeGuard(BaseMiddleware):
                 await asyncio.sleep(delay)
             # A retried handler must decode afresh: clear FastStream's cached decoded body.
             msg.clear_cache()
+
+    async def _take_apart(
+        self,
+        call_next: AsyncFuncAny,
+        msg: StreamMessage[Any],
+        records: "tuple[ConsumerRecord[bytes, bytes], ...]",
+        reason: str,
+    ) -> None:
+        """A batch failed for a reason that is not transient: nothing of it was applied, and
+        each record now runs alone, so only the one at fault is retried or dead-lettered."""
+        log.info("taking a batch of %s apart after %s", len(records), reason)
+        for record in records:
+            alone = _alone(msg, record)
+            # Handlers take their `KafkaMessage` from FastStream's context.
+            with self.context.scope("message", alone):
+                await self.consume_scope(call_next, alone)
 
     async def _dead_letter(self, msg: StreamMessage[Any], reason: str) -> None:
         """Never gives up: skipping would lose the message. A dead letter the broker refuses

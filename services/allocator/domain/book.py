@@ -74,6 +74,13 @@ class Told:
     position: int | None
     # The date told before, while the line still waits (None once it left the queue).
     eta_before: datetime | None
+    # Units the line held before the decision.
+    allocated_before: int
+
+    @property
+    def units_filled(self) -> int:
+        """Units the decision handed to this line (none to a line it cancelled)."""
+        return 0 if self.line.cancelled else max(0, self.line.allocated - self.allocated_before)
 
 
 class SkuBook:
@@ -95,9 +102,8 @@ class SkuBook:
         self._lines: dict[Key, Line] = {}
         # Lines that joined the queue since the store was read, in arrival order.
         self._joined: list[Line] = []
-        self._told: dict[Key, datetime | None] = {}
-        # Units handed to lines since the last `told()`.
-        self.units_filled = 0
+        # Lines to tell, with the date and the units they had when first touched.
+        self._told: dict[Key, tuple[datetime | None, int]] = {}
         # The head once read: only its leaving changes it, as lines join at the tail.
         self._head_line: Line | None = None
         self._head_known = False
@@ -127,7 +133,6 @@ class SkuBook:
         if await self._head() is None:
             line.allocated = min(self.state.available, line.quantity)
             self.state.available -= line.allocated
-            self.units_filled += line.allocated
         missing = line.short
         if not missing:
             return
@@ -179,21 +184,19 @@ class SkuBook:
             await self._retell_dates()
 
     async def told(self) -> list[Told]:
-        """The lines this decision changed, with their positions; the book starts afresh (the
-        caller reads `units_filled` first)."""
+        """The lines this decision changed, with their positions; the book starts afresh."""
         head = await self._head()
         self._fold_gaps(head)
         told = []
-        for key, eta_before in self._told.items():
+        for key, (eta_before, allocated_before) in self._told.items():
             line = self._lines[key]
             line.revision += 1
             if line.short and head is not None:
-                told.append(Told(line, self._position(line, head), eta_before))
+                told.append(Told(line, self._position(line, head), eta_before, allocated_before))
             else:
                 line.eta = None
-                told.append(Told(line, None, None))
+                told.append(Told(line, None, None, allocated_before))
         self._told = {}
-        self.units_filled = 0
         return told
 
     async def position(self, line: Line) -> int | None:
@@ -207,7 +210,7 @@ class SkuBook:
         return line.seq - head.seq + 1 - between
 
     def _tell(self, line: Line) -> None:
-        self._told.setdefault(line.key, line.eta)
+        self._told.setdefault(line.key, (line.eta, line.allocated))
 
     def _join(self, line: Line) -> None:
         state = self.state
@@ -248,7 +251,6 @@ class SkuBook:
             head.allocated += taken
             self.state.available -= taken
             self.state.departed += taken
-            self.units_filled += taken
             if not self.state.available:
                 break
 
