@@ -53,6 +53,7 @@ class Decision:
     opened: repository.OpenBook
     default_backorders: str
     now: datetime
+    early_cancels: repository.EarlyCancels
 
 
 Command = TypeVar("Command")
@@ -76,9 +77,7 @@ async def _allocate(command: AllocateLine, decision: Decision) -> None:
     if await book.find(command.order_id, command.line_id) is not None:
         return  # the same line asked for again: decided already
     line = Line(order_id=command.order_id, line_id=command.line_id, quantity=command.quantity)
-    early = await repository.take_early_cancellation(
-        session, order_id=command.order_id, line_id=command.line_id
-    )
+    early = await decision.early_cancels.take(session, line.key)
     if early is None:
         await book.request(line, decision.now)
     else:
@@ -92,7 +91,7 @@ async def _cancel(command: CancelLine, decision: Decision) -> None:
     line = await book.find(command.order_id, command.line_id)
     if line is None:
         # Its allocate is yet to come: remembered, so that it ends cancelled.
-        await repository.remember_early_cancellation(decision.uow.session, command)
+        await decision.early_cancels.remember(decision.uow.session, command)
     else:
         await book.cancel(line, command.reason)
 
@@ -158,10 +157,21 @@ async def handle_commands(
         for sku, received in by_sku.items()
     }
     await repository.read_ahead(uow.session, named, books)
+    early_cancels = await repository.EarlyCancels.take_for(
+        uow.session,
+        [
+            (r.command.order_id, r.command.line_id)
+            for received in by_sku.values()
+            for r in received
+            if isinstance(r.command, AllocateLine)
+        ],
+    )
     for sku, opened in books.items():
         for received in by_sku[sku]:
             with received.scope():
-                decision = Decision(uow, opened, default_backorders, now=datetime.now(UTC))
+                decision = Decision(
+                    uow, opened, default_backorders, datetime.now(UTC), early_cancels
+                )
                 await _DECIDE[type(received.command)](received.command, decision)
                 await _tell(decision, cause=received.message_id, outcome=outcome)
     await repository.save(uow.session, books.values())
@@ -182,7 +192,9 @@ async def expire_overdue_lines(
         uow.session, skus=[sku], default_backorders=default_backorders
     )
     opened = books[sku]
-    decision = Decision(uow, opened, default_backorders, now=datetime.now(UTC))
+    decision = Decision(
+        uow, opened, default_backorders, datetime.now(UTC), repository.EarlyCancels()
+    )
     await opened.book.expire(decision.now, default_max_wait)
     outcome = Outcome()
     await _tell(decision, cause="max-wait", outcome=outcome)

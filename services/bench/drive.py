@@ -16,6 +16,7 @@ from shared.contracts.topics import (
     ORDERS_CANCEL_REQUESTED,
     ORDERS_PLACED,
     ORDERS_STATUS_CHANGED,
+    SKU_POLICY,
     STOCK_RECEIVED,
 )
 from shared.messaging.topic_admin import partitions_of
@@ -155,6 +156,10 @@ class Shop:
         }
         await self.send(STOCK_RECEIVED.name, receipt, body)
         return receipt
+
+    async def policy(self, sku: str, *, max_wait_seconds: float) -> None:
+        body = {"sku": sku, "backorders": "allow", "max_wait": max_wait_seconds}
+        await self.send(SKU_POLICY.name, sku, body)
 
     async def cancel(self, order_id: str) -> None:
         await self.send(ORDERS_CANCEL_REQUESTED.name, order_id, {"order_id": order_id})

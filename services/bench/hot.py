@@ -5,7 +5,7 @@ import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -13,10 +13,14 @@ from services.bench.drive import Order, Shop, Watcher, unique
 from services.bench.stats import Figure
 
 REPEATS = 3
+# The queue's first lines waited this long when it is seeded; a maximum wait of half of it
+# expires exactly them.
+OVERDUE = timedelta(hours=2)
 
 
-async def seed(db: asyncpg.Connection, *, sku: str, lines: int) -> list[str]:
-    """A SKU with `lines` one-unit lines waiting, in arrival order, as the services keep them."""
+async def seed(db: asyncpg.Connection, *, sku: str, lines: int, overdue: int = 0) -> list[str]:
+    """A SKU with `lines` one-unit lines waiting, in arrival order, as the services keep them;
+    the first `overdue` of them have waited `OVERDUE`."""
     now = datetime.now(UTC)
     order_ids = [f"{sku}-{n:07}" for n in range(lines)]
     await db.copy_records_to_table(
@@ -39,7 +43,8 @@ async def seed(db: asyncpg.Connection, *, sku: str, lines: int) -> list[str]:
         columns=["order_id", "line_id", "sku", "seq", "through", "quantity", "allocated",
                  "rejected", "waiting", "cancelled", "revision", "requested_at", "updated_at"],
         records=(
-            (o, "1", sku, n + 1, n + 1, 1, 0, 0, 1, False, 1, now, now)
+            (o, "1", sku, n + 1, n + 1, 1, 0, 0, 1, False, 1,
+             now - OVERDUE if n < overdue else now, now)
             for n, o in enumerate(order_ids)
         ),
     )  # fmt: skip
@@ -74,14 +79,22 @@ async def decisions(
     def all_filled(order_ids: list[str]) -> Callable[[], bool]:
         return lambda: all(o in seen and "1" in seen[o].allocated_at for o in order_ids)
 
+    def all_in(status_: str, order_ids: list[str]) -> Callable[[], bool]:
+        return lambda: all(o in seen and seen[o].status == status_ for o in order_ids)
+
     def cancelled(order_id: str) -> Callable[[], bool]:
-        return lambda: order_id in seen and seen[order_id].status == "cancelled"
+        return all_in("cancelled", [order_id])
 
     timings: dict[str, list[float]] = defaultdict(list)
     for _ in range(REPEATS):
         sku = unique("HOT")
-        print(f"hot SKU: seeding {lines} waiting lines", flush=True)
-        queue = await seed(db, sku=sku, lines=lines)
+        print(f"hot SKU: seeding {lines} waiting lines and 10 overdue ones ahead", flush=True)
+        overdue, queue = _split(await seed(db, sku=sku, lines=10 + lines, overdue=10), 10)
+        await shop.policy(sku, max_wait_seconds=OVERDUE.total_seconds() / 2)
+        await shop.flush()
+        timings["expiry sweep expiring 10 lines"].append(
+            await _timed(status, "expiry", all_in("expired", overdue), timeout)
+        )
         order = Order(unique("bo"), [(sku, 1)])
         await shop.place([order])
         timings["one more order"].append(
@@ -100,6 +113,10 @@ async def decisions(
             await _timed(status, "receipt", all_filled(head), timeout)
         )
     return {kind: statistics.median(values) for kind, values in timings.items()}
+
+
+def _split(order_ids: list[str], at: int) -> tuple[list[str], list[str]]:
+    return order_ids[:at], order_ids[at:]
 
 
 async def hot_sku(

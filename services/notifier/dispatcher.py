@@ -12,6 +12,7 @@ from services.notifier import handlers, repository
 from services.notifier.channels import Channel, DeliveryFailed
 from services.notifier.handlers import DeliveryRules
 from services.notifier.rendering import Templates
+from shared.logs import correlation_id
 from shared.messaging.errors import is_transient
 from shared.runtime import Runtime
 
@@ -98,6 +99,9 @@ class Dispatcher:
         self._in_flight.pop(notification_id, None)
 
     async def _deliver(self, notification_id: uuid.UUID, order_id: str) -> None:
+        # Its own task, so its own context: every line this send logs (the channel's too)
+        # names the order, as the lines of the messages about it do.
+        correlation_id.set(order_id)
         runtime, rules = self._runtime, self._rules
         try:
             claimed = await self._claim(notification_id, order_id)

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from faststream import Context
 from faststream.kafka import KafkaMessage, KafkaRouter
 
-from services.order import handlers, repository
+from services.order import handlers
 from services.order.domain import fitting
+from services.order.repository import Orders
 from shared.contracts.inputs import CancelRequested, OrderPlaced
 from shared.contracts.internal import AllocateLine, CancelLine, LineAllocationChanged
 from shared.contracts.outputs import OrderStatusChanged
@@ -52,12 +53,14 @@ async def on_orders_placed(
 ) -> None:
     placed = delivered(orders, message)
     async with runtime.unit_of_work() as uow:
-        await repository.lock_order_ids(uow.session, [order.order_id for order in orders])
+        stored = Orders(uow.session)
+        await stored.open([order.order_id for order in orders], with_early_cancels=True)
         for item in placed:
             with item.handling():
                 await handlers.place_order(
-                    item.body, uow=uow, picture_limit=_picture_limit(runtime)
+                    item.body, uow=uow, orders=stored, picture_limit=_picture_limit(runtime)
                 )
+        await stored.write()
         # How far orders were read decides when an early cancel's order "did not arrive".
         for newest in _newest_per_partition(placed):
             await record_progress(
@@ -71,13 +74,15 @@ async def on_cancels_requested(
     requests: list[CancelRequested], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
     async with runtime.unit_of_work() as uow:
-        await repository.lock_order_ids(uow.session, [request.order_id for request in requests])
+        stored = Orders(uow.session)
+        await stored.open([request.order_id for request in requests])
         for item in delivered(requests, message):
             record = item.record
             with item.handling():
                 await handlers.request_cancellation(
                     item.body,
                     uow=uow,
+                    orders=stored,
                     cause=item.cause,
                     requested_at=datetime.fromtimestamp(record.timestamp / 1000, UTC),
                     key=record.key,
@@ -92,12 +97,14 @@ async def on_line_allocations_changed(
     changes: list[LineAllocationChanged], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
     async with runtime.unit_of_work() as uow:
-        await repository.lock_order_ids(uow.session, [change.order_id for change in changes])
+        stored = Orders(uow.session)
+        await stored.open([change.order_id for change in changes])
         for item in delivered(changes, message):
             with item.handling():
                 await handlers.record_allocation(
-                    item.body, uow=uow, picture_limit=_picture_limit(runtime)
+                    item.body, uow=uow, orders=stored, picture_limit=_picture_limit(runtime)
                 )
+        await stored.write()
         await runtime.committed(uow)
 
 

@@ -1,4 +1,4 @@
-"""Order use cases. Each runs in one unit of work under the order's lock."""
+"""Order use cases. Each runs in one unit of work, on orders its batch locked and read."""
 
 import hashlib
 from collections.abc import Sequence
@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 from services.order import repository
 from services.order.domain import fitting
-from services.order.domain.model import LineDecision
+from services.order.domain.model import Order
+from services.order.repository import Orders
 from services.order.tables import PendingCancellationRow
 from shared.contracts.headers import event_id
-from shared.contracts.inputs import CancelRequested, Customer, OrderPlaced
+from shared.contracts.inputs import CancelRequested, OrderPlaced
 from shared.contracts.internal import AllocateLine, CancelLine, LineAllocationChanged
-from shared.contracts.outputs import OrderLineState, OrderStatusChanged
+from shared.contracts.outputs import OrderStatusChanged
 from shared.contracts.topics import (
     ALLOCATION_COMMANDS,
     ORDERS_CANCEL_REQUESTED,
@@ -25,10 +26,10 @@ from shared.messaging.errors import PoisonMessage
 CONSUMER = "order"
 
 
-async def place_order(placed: OrderPlaced, *, uow: UnitOfWork, picture_limit: int) -> None:
-    session = uow.session
-    await repository.lock_order_id(session, placed.order_id)
-    existing = await repository.load(session, placed.order_id)
+async def place_order(
+    placed: OrderPlaced, *, uow: UnitOfWork, orders: Orders, picture_limit: int
+) -> None:
+    existing = await orders.get(placed.order_id)
     if existing is not None:
         if existing.same_as(placed):
             return
@@ -41,9 +42,9 @@ async def place_order(placed: OrderPlaced, *, uow: UnitOfWork, picture_limit: in
             f"order too large: its status could take {largest} bytes, over the limit of "
             f"{picture_limit}; split it into smaller orders"
         )
-    stored = repository.add(session, placed)
-    order = stored.order
-    for early in await repository.take_cancellations(session, placed.order_id):
+    order = Order.place(placed)
+    orders.place(order)
+    for early in await orders.early_cancels(order.order_id):
         unknown = order.unknown_lines(early.line_ids)
         if unknown:
             _dead_letter_cancellation(
@@ -66,26 +67,24 @@ async def place_order(placed: OrderPlaced, *, uow: UnitOfWork, picture_limit: in
                 event_id=event_id(CONSUMER, "allocate", order.order_id, line.line_id),
                 correlation_id=order.order_id,
             )
-    _publish_if_changed(uow, stored, picture_limit=picture_limit)
-    repository.save(stored)
+    _publish_if_changed(uow, order, picture_limit=picture_limit)
 
 
 async def request_cancellation(
     request: CancelRequested,
     *,
     uow: UnitOfWork,
+    orders: Orders,
     cause: str,
     requested_at: datetime,
     key: bytes | None,
     value: bytes,
     headers: Sequence[tuple[str, bytes]],
 ) -> None:
-    session = uow.session
-    await repository.lock_order_id(session, request.order_id)
-    stored = await repository.load(session, request.order_id)
-    if stored is None:
+    order = await orders.get(request.order_id)
+    if order is None:
         await repository.remember_cancellation(
-            session,
+            uow.session,
             PendingCancellationRow(
                 fingerprint=hashlib.sha256((key or b"") + b"\x00" + value).hexdigest(),
                 cause=cause,
@@ -100,7 +99,6 @@ async def request_cancellation(
             ),
         )
         return
-    order = stored.order
     unknown = order.unknown_lines(request.line_ids)
     if unknown:
         raise PoisonMessage(f"order {order.order_id} has no line(s) {', '.join(unknown)}")
@@ -119,31 +117,14 @@ async def request_cancellation(
 
 
 async def record_allocation(
-    change: LineAllocationChanged, *, uow: UnitOfWork, picture_limit: int
+    change: LineAllocationChanged, *, uow: UnitOfWork, orders: Orders, picture_limit: int
 ) -> None:
-    session = uow.session
-    await repository.lock_order_id(session, change.order_id)
-    stored = await repository.load(session, change.order_id)
-    if stored is None:
+    order = await orders.get(change.order_id)
+    if order is None:
         raise PoisonMessage(f"allocation news for unknown order {change.order_id}")
-    applied = stored.order.apply(
-        LineDecision(
-            line_id=change.line_id,
-            allocated=change.allocated,
-            backordered=change.backordered,
-            rejected=change.rejected,
-            status=change.status,
-            queue_position=change.queue_position,
-            reason=change.reason,
-            revision=change.revision,
-            eta=change.eta.isoformat() if change.eta else None,
-            eta_change=change.eta_change,
-            alternatives=tuple(change.alternatives),
-        )
-    )
-    if applied:
-        _publish_if_changed(uow, stored, picture_limit=picture_limit)
-        repository.save(stored)
+    if order.apply(change):
+        orders.changed(order)
+        _publish_if_changed(uow, order, picture_limit=picture_limit)
 
 
 async def cancellations_overdue(*, uow: UnitOfWork, waited: timedelta) -> bool:
@@ -186,21 +167,18 @@ def _dead_letter_cancellation(uow: UnitOfWork, row: PendingCancellationRow, reas
     )
 
 
-def _publish_if_changed(
-    uow: UnitOfWork, stored: repository.StoredOrder, *, picture_limit: int
-) -> None:
-    order, row = stored.order, stored.row
+def _publish_if_changed(uow: UnitOfWork, order: Order, *, picture_limit: int) -> None:
     picture = order.next_picture()
     if picture is None:
         return
     event = OrderStatusChanged(
         order_id=order.order_id,
-        status=picture["status"],
+        status=picture.status,
         version=order.version,
-        reason=picture["reason"],
-        lines=[OrderLineState.model_validate(line) for line in picture["lines"]],
+        reason=picture.reason,
+        lines=list(picture.lines),
         occurred_at=datetime.now(UTC),
-        customer=Customer(id=row.customer_id, email=row.customer_email, name=row.customer_name),
+        customer=order.customer,
     )
     uow.publish(
         topic=ORDERS_STATUS_CHANGED.name,

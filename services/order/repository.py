@@ -1,166 +1,201 @@
-"""Reads and writes orders; every use starts by taking the order's transaction lock."""
+"""Reads and writes orders for one unit of work. A batch locks and reads all its orders at once
+and writes them back at the end, one statement for each kind of change; a use case in between
+works on plain domain objects."""
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, select
+from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.order.domain.model import Order, OrderLine
+from services.order.domain.model import Order, OrderLine, Picture
 from services.order.tables import CustomerOrderRow, OrderLineRow, PendingCancellationRow
-from shared.contracts.inputs import OrderPlaced
-from shared.db.locks import lock_key, lock_keys
+from shared.contracts.inputs import Customer
+from shared.db.locks import lock_keys
+
+_orders = CustomerOrderRow.__table__  # type: ignore[attr-defined]
+_lines = OrderLineRow.__table__  # type: ignore[attr-defined]
+# The domain's line fields are the table's column names.
+_LINE_FIELDS = tuple(OrderLine.__dataclass_fields__)
+_LINE_STATE = tuple(name for name in _LINE_FIELDS if name not in ("line_id", "sku", "quantity"))
+_ORDER_STATE = ("version", "status", "published", "updated_at")
+
+_SELECT_ORDERS = select(
+    _orders.c.order_id,
+    _orders.c.customer_id,
+    _orders.c.customer_email,
+    _orders.c.customer_name,
+    _orders.c.placed_at,
+    _orders.c.version,
+    _orders.c.published,
+)
+_SELECT_LINES = select(_lines.c.order_id, *(_lines.c[name] for name in _LINE_FIELDS)).order_by(
+    _lines.c.order_id, _lines.c.position
+)
+_UPDATE_ORDER = (
+    _orders.update()
+    .where(_orders.c.order_id == bindparam("key_order_id"))
+    .values({name: bindparam(name) for name in _ORDER_STATE})
+)
+_UPDATE_LINE = (
+    _lines.update()
+    .where(
+        _lines.c.order_id == bindparam("key_order_id"),
+        _lines.c.line_id == bindparam("key_line_id"),
+    )
+    .values({name: bindparam(name) for name in _LINE_STATE})
+)
 
 
-async def lock_order_id(session: AsyncSession, order_id: str) -> None:
-    """Serialises everything about one order (placing, cancelling, allocation news) across
-    instances, even before the order row exists, so an early cancel is never missed."""
-    if order_id not in _locked(session):
-        await lock_key(session, "order:" + order_id)
-        _locked(session).add(order_id)
+class Orders:
+    """The orders one unit of work locked, read, placed or changed."""
 
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._locked: set[str] = set()
+        self._read: dict[str, Order | None] = {}
+        self._placed: dict[str, Order] = {}
+        self._changed: dict[str, Order] = {}
+        self._early_cancels: dict[str, list[PendingCancellationRow]] = {}
 
-async def lock_order_ids(session: AsyncSession, order_ids: Iterable[str]) -> None:
-    """`lock_order_id` for every order of a batch at once, in one order across instances."""
-    wanted = set(order_ids) - _locked(session)
-    await lock_keys(session, ("order:" + order_id for order_id in wanted))
-    _locked(session).update(wanted)
+    async def open(self, order_ids: Iterable[str], *, with_early_cancels: bool = False) -> None:
+        """Locks and reads every order of a batch (and takes the cancels that came before
+        them): a handful of statements, whatever the batch's size."""
+        order_ids = set(order_ids)
+        await self._lock(order_ids)
+        await self._load(order_ids)
+        if with_early_cancels:
+            await self._take_early_cancels(order_ids)
 
+    async def get(self, order_id: str) -> Order | None:
+        await self.open([order_id])
+        return self._read[order_id]
 
-def _locked(session: AsyncSession) -> set[str]:
-    locked: set[str] = session.info.setdefault("locked_orders", set())
-    return locked
+    def place(self, order: Order) -> None:
+        self._read[order.order_id] = order
+        self._placed[order.order_id] = order
 
+    def changed(self, order: Order) -> None:
+        if order.order_id not in self._placed:
+            self._changed[order.order_id] = order
 
-def _loaded(session: AsyncSession) -> "dict[str, StoredOrder]":
-    """The orders this transaction read or added: a batch that touches one order twice works
-    on the same objects, with no flush and no second read in between."""
-    loaded: dict[str, StoredOrder] = session.info.setdefault("loaded_orders", {})
-    return loaded
+    async def early_cancels(self, order_id: str) -> list[PendingCancellationRow]:
+        """The cancels that arrived before this order, oldest first, taken: only once."""
+        await self.open([order_id], with_early_cancels=True)
+        return self._early_cancels.pop(order_id, [])
 
-
-@dataclass
-class StoredOrder:
-    order: Order
-    row: CustomerOrderRow
-    line_rows: dict[str, OrderLineRow]
-
-    def same_as(self, placed: OrderPlaced) -> bool:
-        """Whether `placed` is this order again; times compare as instants, whatever the offset
-        they were written with."""
-        row = self.row
-        return (
-            row.customer_id,
-            row.customer_email,
-            row.customer_name,
-            row.placed_at,
-            [(line.line_id, line.sku, line.quantity) for line in self.order.lines],
-        ) == (
-            placed.customer.id,
-            str(placed.customer.email),
-            placed.customer.name,
-            placed.placed_at,
-            [(line.line_id, line.sku, line.quantity) for line in placed.lines],
-        )
-
-
-async def load(session: AsyncSession, order_id: str) -> StoredOrder | None:
-    if order_id in _loaded(session):
-        return _loaded(session)[order_id]
-    row = await session.get(CustomerOrderRow, order_id, populate_existing=True)
-    if row is None:
-        return None
-    line_rows = (
-        await session.scalars(
-            select(OrderLineRow)
-            .where(OrderLineRow.order_id == order_id)  # type: ignore[arg-type]
-            .order_by(OrderLineRow.position)  # type: ignore[arg-type]
-            .execution_options(populate_existing=True)
-        )
-    ).all()
-    order = Order(
-        order_id=order_id,
-        version=row.version,
-        published=row.published,
-        lines=[
-            OrderLine(
-                line_id=r.line_id,
-                sku=r.sku,
-                quantity=r.quantity,
-                allocated=r.allocated,
-                backordered=r.backordered,
-                rejected=r.rejected,
-                status=r.status,
-                queue_position=r.queue_position,
-                reason=r.reason,
-                revision=r.revision,
-                eta=r.eta,
-                eta_change=r.eta_change,
-                alternatives=list(r.alternatives or []),
+    async def write(self) -> None:
+        """Placed orders are inserted whole; changed ones have their state updated."""
+        now = datetime.now(UTC)
+        placed, changed = list(self._placed.values()), list(self._changed.values())
+        self._placed, self._changed = {}, {}
+        if placed:
+            await self._session.execute(
+                insert(_orders), [{**_identity(o), **_state(o, now)} for o in placed]
             )
-            for r in line_rows
-        ],
-    )
-    stored = StoredOrder(order=order, row=row, line_rows={r.line_id: r for r in line_rows})
-    _loaded(session)[order_id] = stored
-    return stored
+            await self._session.execute(
+                insert(_lines),
+                [
+                    {"order_id": o.order_id, "position": position, **vars(line)}
+                    for o in placed
+                    for position, line in enumerate(o.lines)
+                ],
+            )
+        if changed:
+            await self._session.execute(
+                _UPDATE_ORDER, [{"key_order_id": o.order_id, **_state(o, now)} for o in changed]
+            )
+            await self._session.execute(
+                _UPDATE_LINE,
+                [
+                    {
+                        "key_order_id": o.order_id,
+                        "key_line_id": line.line_id,
+                        **{name: getattr(line, name) for name in _LINE_STATE},
+                    }
+                    for o in changed
+                    for line in o.lines
+                ],
+            )
+
+    async def _lock(self, order_ids: set[str]) -> None:
+        """Serialises everything about one order (placing, cancelling, allocation news) across
+        instances, even before its row exists, so an early cancel is never missed."""
+        wanted = order_ids - self._locked
+        if wanted:
+            await lock_keys(self._session, ("order:" + order_id for order_id in wanted))
+            self._locked |= wanted
+
+    async def _load(self, order_ids: set[str]) -> None:
+        wanted = sorted(order_ids - self._read.keys())
+        if not wanted:
+            return
+        order_rows = (
+            await self._session.execute(_SELECT_ORDERS.where(_orders.c.order_id.in_(wanted)))
+        ).all()
+        lines: dict[str, list[OrderLine]] = {row.order_id: [] for row in order_rows}
+        if lines:
+            for row in await self._session.execute(
+                _SELECT_LINES.where(_lines.c.order_id.in_(list(lines)))
+            ):
+                lines[row.order_id].append(OrderLine(**{n: row._mapping[n] for n in _LINE_FIELDS}))
+        self._read.update(dict.fromkeys(wanted))
+        self._read.update({row.order_id: _order(row, lines[row.order_id]) for row in order_rows})
+
+    async def _take_early_cancels(self, order_ids: set[str]) -> None:
+        wanted = sorted(order_ids - self._early_cancels.keys())
+        if not wanted:
+            return
+        rows = (
+            await self._session.scalars(
+                select(PendingCancellationRow)
+                .where(col(PendingCancellationRow.order_id).in_(wanted))
+                .order_by(col(PendingCancellationRow.id))
+                # Waits for a sweeper that is dead-lettering one of them, then no longer sees it.
+                .with_for_update()
+            )
+        ).all()
+        await _forget(self._session, rows)
+        self._early_cancels.update({order_id: [] for order_id in wanted})
+        for row in rows:
+            self._early_cancels[row.order_id].append(row)
 
 
-def add(session: AsyncSession, placed: OrderPlaced) -> StoredOrder:
-    now = datetime.now(UTC)
-    row = CustomerOrderRow(
-        order_id=placed.order_id,
-        customer_id=placed.customer.id,
-        customer_email=str(placed.customer.email),
-        customer_name=placed.customer.name,
-        placed_at=placed.placed_at,
-        updated_at=now,
+def _order(row: Row[Any], lines: list[OrderLine]) -> Order:
+    return Order(
+        order_id=row.order_id,
+        # Validated when the order was placed.
+        customer=Customer.model_construct(
+            id=row.customer_id, email=row.customer_email, name=row.customer_name
+        ),
+        placed_at=row.placed_at,
+        lines=lines,
+        version=row.version,
+        published=None if row.published is None else Picture.model_validate(row.published),
     )
-    line_rows = {
-        line.line_id: OrderLineRow(
-            order_id=placed.order_id,
-            line_id=line.line_id,
-            position=position,
-            sku=line.sku,
-            quantity=line.quantity,
-        )
-        for position, line in enumerate(placed.lines)
+
+
+def _identity(order: Order) -> dict[str, Any]:
+    return {
+        "order_id": order.order_id,
+        "customer_id": order.customer.id,
+        "customer_email": str(order.customer.email),
+        "customer_name": order.customer.name,
+        "placed_at": order.placed_at,
     }
-    session.add(row)
-    session.add_all(line_rows.values())
-    order = Order(
-        order_id=placed.order_id,
-        lines=[
-            OrderLine(line_id=line.line_id, sku=line.sku, quantity=line.quantity)
-            for line in placed.lines
-        ],
-    )
-    stored = StoredOrder(order=order, row=row, line_rows=line_rows)
-    _loaded(session)[placed.order_id] = stored
-    return stored
 
 
-def save(stored: StoredOrder) -> None:
-    order, row = stored.order, stored.row
-    row.version = order.version
-    row.published = order.published
-    row.status = order.status if order.decided else None
-    row.updated_at = datetime.now(UTC)
-    for line in order.lines:
-        line_row = stored.line_rows[line.line_id]
-        line_row.allocated = line.allocated
-        line_row.backordered = line.backordered
-        line_row.rejected = line.rejected
-        line_row.status = line.status
-        line_row.queue_position = line.queue_position
-        line_row.reason = line.reason
-        line_row.revision = line.revision
-        line_row.eta = line.eta
-        line_row.eta_change = line.eta_change
-        line_row.alternatives = line.alternatives
+def _state(order: Order, now: datetime) -> dict[str, Any]:
+    published = order.published
+    return {
+        "version": order.version,
+        "status": order.status if order.decided else None,
+        "published": None if published is None else published.model_dump(mode="json"),
+        "updated_at": now,
+    }
 
 
 async def remember_cancellation(session: AsyncSession, pending: PendingCancellationRow) -> None:
@@ -170,22 +205,6 @@ async def remember_cancellation(session: AsyncSession, pending: PendingCancellat
         .values(**values)
         .on_conflict_do_nothing(index_elements=["fingerprint"])
     )
-
-
-async def take_cancellations(
-    session: AsyncSession, order_id: str
-) -> Sequence[PendingCancellationRow]:
-    rows = (
-        await session.scalars(
-            select(PendingCancellationRow)
-            .where(PendingCancellationRow.order_id == order_id)  # type: ignore[arg-type]
-            .order_by(PendingCancellationRow.id)  # type: ignore[arg-type]
-            # Waits for a sweeper that is dead-lettering one of them, then no longer sees it.
-            .with_for_update()
-        )
-    ).all()
-    await _forget(session, rows)
-    return rows
 
 
 def _overdue(*, requested_before: datetime, received_before: datetime) -> ColumnElement[bool]:

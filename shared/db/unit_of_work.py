@@ -23,11 +23,16 @@ class UnitOfWork:
     def __init__(self, session_factory: SessionFactory, *, source: str) -> None:
         self._session_factory = session_factory
         self.source = source
-        self.published: int = 0
+        self._outbox: list[dict[str, object]] = []
+
+    @property
+    def published(self) -> int:
+        """How many events this unit of work queued in the outbox."""
+        return len(self._outbox)
 
     async def __aenter__(self) -> Self:
         self.session = self._session_factory()
-        self.published = 0
+        self._outbox = []
         return self
 
     async def __aexit__(
@@ -40,6 +45,10 @@ class UnitOfWork:
         await self.session.close()
 
     async def commit(self) -> None:
+        if self._outbox:
+            # One statement for the whole batch; ids are drawn in the order of the rows.
+            await self.session.execute(insert(OutboxMessage), self._outbox)
+            self._outbox = []
         await self.session.commit()
 
     async def first_times(self, *, consumer: str, message_ids: Sequence[str]) -> set[str]:
@@ -86,13 +95,12 @@ class UnitOfWork:
     def publish_raw(
         self, *, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]
     ) -> None:
-        self.session.add(
-            OutboxMessage(
-                source=self.source,
-                topic=topic,
-                key=key,
-                value=value,
-                headers=encode_headers(headers),
-            )
+        self._outbox.append(
+            {
+                "source": self.source,
+                "topic": topic,
+                "key": key,
+                "value": value,
+                "headers": encode_headers(headers),
+            }
         )
-        self.published += 1

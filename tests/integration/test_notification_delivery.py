@@ -98,6 +98,14 @@ async def test_webhook_endpoint_down_then_back_gives_retries_and_one_delivery(
 
     webhooks.answer = 200
     await eventually(lambda: len(webhooks.for_order(order)) == 1, what="the webhook")
+    # The receiver holds the webhook before the notifier hears its 200 and records the send.
+    await wait_for_value(
+        db,
+        "select status from notification where order_id = $1 and channel = 'webhook'",
+        order,
+        expected="sent",
+        timeout=10,
+    )
     row = await notification(db, order, "webhook")
     assert (row["status"], row["attempts"] >= 3) == ("sent", True)
     assert webhooks.for_order(order)[0].notification_id == str(row["id"])

@@ -1,22 +1,33 @@
-from services.order.domain.model import LineDecision, Order, OrderLine
+from datetime import UTC, datetime
+
+from services.order.domain.model import Order, OrderLine
+from shared.contracts.inputs import Customer
+from shared.contracts.internal import LineAllocationChanged
+from shared.contracts.outputs import LineStatus
+
+PLACED_AT = datetime(2026, 11, 22, tzinfo=UTC)
 
 
 def order(*lines: OrderLine) -> Order:
-    return Order(order_id="o1", lines=list(lines))
+    customer = Customer(id="c1", email="c1@example.com")
+    return Order(order_id="o1", customer=customer, placed_at=PLACED_AT, lines=list(lines))
 
 
 def decision(
     line_id: str,
-    status: str,
+    status: LineStatus,
     *,
     allocated: int = 0,
     backordered: int = 0,
     rejected: int = 0,
     revision: int = 1,
     reason: str | None = None,
-) -> LineDecision:
-    return LineDecision(
+) -> LineAllocationChanged:
+    return LineAllocationChanged(
+        order_id="o1",
         line_id=line_id,
+        sku="MUG",
+        quantity=max(1, allocated + backordered + rejected),
         allocated=allocated,
         backordered=backordered,
         rejected=rejected,
@@ -24,6 +35,7 @@ def decision(
         queue_position=None,
         reason=reason,
         revision=revision,
+        occurred_at=PLACED_AT,
     )
 
 
@@ -33,7 +45,7 @@ def test_no_picture_until_every_line_is_decided() -> None:
     assert o.next_picture() is None
     o.apply(decision("b", "backordered", backordered=1))
     picture = o.next_picture()
-    assert picture is not None and picture["status"] == "partially_allocated"
+    assert picture is not None and picture.status == "partially_allocated"
     assert o.version == 1
 
 
@@ -54,10 +66,10 @@ def test_all_lines_rejected_is_rejected() -> None:
 
 def test_stale_or_repeated_news_changes_nothing_and_makes_no_version() -> None:
     o = order(OrderLine("a", "MUG", 2))
-    assert o.apply(decision("a", "backordered", backordered=2, revision=1))
+    assert o.apply(decision("a", "backordered", backordered=2, revision=2))
     assert o.next_picture() is not None
-    assert not o.apply(decision("a", "backordered", backordered=2, revision=1))
-    assert not o.apply(decision("a", "allocated", allocated=2, revision=0))
+    assert not o.apply(decision("a", "backordered", backordered=2, revision=2))
+    assert not o.apply(decision("a", "allocated", allocated=2, revision=1))
     assert o.next_picture() is None
     assert o.version == 1
 
@@ -76,8 +88,8 @@ def test_a_partly_refused_line_gives_the_order_its_reason() -> None:
     o.apply(decision("a", "allocated", allocated=3, rejected=2, reason=refused))
     assert (o.status, o.reason) == ("allocated", refused)
     picture = o.next_picture()
-    assert picture is not None and picture["reason"] == refused
-    assert picture["lines"][0]["rejected"] == 2
+    assert picture is not None and picture.reason == refused
+    assert picture.lines[0].rejected == 2
 
 
 def test_an_order_wholly_as_asked_has_no_reason() -> None:

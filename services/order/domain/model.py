@@ -1,14 +1,23 @@
-"""An order as the customer sees it: its lines' allocation and the status that follows. No I/O."""
+"""An order as the customer sees it: its lines' allocation, the status that follows, and the
+picture a customer is shown of both. No I/O."""
 
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.contracts.inputs import Customer, OrderPlaced
+from shared.contracts.internal import LineAllocationChanged
+from shared.contracts.outputs import EtaChange, LineStatus, OrderLineState, OrderStatus
 
 # Line statuses after which nothing changes; an order of only these takes the first one present.
-CLOSED = ("cancelled", "expired", "rejected")
+CLOSED: tuple[LineStatus, ...] = ("cancelled", "expired", "rejected")
 
 
 @dataclass
 class OrderLine:
+    """Field names are the `order_line` table's column names: the repository maps by name."""
+
     line_id: str
     sku: str
     quantity: int
@@ -16,41 +25,82 @@ class OrderLine:
     backordered: int = 0
     rejected: int = 0
     # None until the SKU's decision point has decided on the line.
-    status: str | None = None
+    status: LineStatus | None = None
     queue_position: int | None = None
     reason: str | None = None
     revision: int = 0
     # ISO-8601, or None: no date yet. `eta_change` says how it moved in the latest version.
     eta: str | None = None
-    eta_change: str | None = None
+    eta_change: EtaChange | None = None
     alternatives: list[str] = field(default_factory=list)
 
     @property
     def open(self) -> bool:
         return self.status not in CLOSED
 
+    def state(self) -> OrderLineState:
+        assert self.status is not None, "a picture is only taken of decided lines"
+        return OrderLineState(
+            line_id=self.line_id,
+            sku=self.sku,
+            quantity=self.quantity,
+            allocated=self.allocated,
+            backordered=self.backordered,
+            rejected=self.rejected,
+            status=self.status,
+            queue_position=self.queue_position,
+            eta=datetime.fromisoformat(self.eta) if self.eta else None,
+            eta_change=self.eta_change,
+            reason=self.reason,
+            alternatives=self.alternatives,
+        )
 
-@dataclass(frozen=True)
-class LineDecision:
-    line_id: str
-    allocated: int
-    backordered: int
-    rejected: int
-    status: str
-    queue_position: int | None
+
+class Picture(BaseModel):
+    """What a customer is shown of an order; a new one is published as the next version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: OrderStatus
     reason: str | None
-    revision: int
-    eta: str | None = None
-    eta_change: str | None = None
-    alternatives: tuple[str, ...] = ()
+    lines: tuple[OrderLineState, ...]
 
 
 @dataclass
 class Order:
     order_id: str
+    customer: Customer
+    placed_at: datetime
     lines: list[OrderLine]
     version: int = 0
-    published: dict[str, Any] | None = field(default=None, repr=False)
+    published: Picture | None = field(default=None, repr=False)
+
+    @classmethod
+    def place(cls, placed: OrderPlaced) -> "Order":
+        return cls(
+            order_id=placed.order_id,
+            customer=placed.customer,
+            placed_at=placed.placed_at,
+            lines=[OrderLine(line.line_id, line.sku, line.quantity) for line in placed.lines],
+        )
+
+    def same_as(self, placed: OrderPlaced) -> bool:
+        """Whether `placed` is this order again; times compare as instants, whatever the offset
+        they were written with."""
+        customer = self.customer
+        return (
+            customer.id,
+            str(customer.email),
+            customer.name,
+            self.placed_at,
+            [(line.line_id, line.sku, line.quantity) for line in self.lines],
+        ) == (
+            placed.customer.id,
+            str(placed.customer.email),
+            placed.customer.name,
+            placed.placed_at,
+            [(line.line_id, line.sku, line.quantity) for line in placed.lines],
+        )
 
     def line(self, line_id: str) -> OrderLine | None:
         return next((line for line in self.lines if line.line_id == line_id), None)
@@ -68,22 +118,23 @@ class Order:
         for line in self.lines_to_cancel(line_ids):
             line.status, line.reason = "cancelled", reason
 
-    def apply(self, decision: LineDecision) -> bool:
+    def apply(self, change: LineAllocationChanged) -> bool:
         """Takes the allocator's newer view of a line; an older or repeated one changes nothing."""
-        line = self.line(decision.line_id)
-        if line is None or decision.revision <= line.revision:
+        line = self.line(change.line_id)
+        if line is None or change.revision <= line.revision:
             return False
         for other in self.lines:
             other.eta_change = None  # a change of date is news only in the version that makes it
         line.allocated, line.backordered, line.rejected = (
-            decision.allocated,
-            decision.backordered,
-            decision.rejected,
+            change.allocated,
+            change.backordered,
+            change.rejected,
         )
-        line.status, line.queue_position = decision.status, decision.queue_position
-        line.reason, line.revision = decision.reason, decision.revision
-        line.eta, line.eta_change = decision.eta, decision.eta_change
-        line.alternatives = list(decision.alternatives)
+        line.status, line.queue_position = change.status, change.queue_position
+        line.reason, line.revision = change.reason, change.revision
+        line.eta = change.eta.isoformat() if change.eta else None
+        line.eta_change = change.eta_change
+        line.alternatives = list(change.alternatives)
         return True
 
     @property
@@ -91,7 +142,7 @@ class Order:
         return all(line.status is not None for line in self.lines)
 
     @property
-    def status(self) -> str:
+    def status(self) -> OrderStatus:
         open_lines = [line for line in self.lines if line.open]
         if not open_lines:
             present = {line.status for line in self.lines}
@@ -111,30 +162,14 @@ class Order:
             return next((ln.reason for ln in self.lines if ln.status == status and ln.reason), None)
         return next((ln.reason for ln in self.lines if ln.rejected and ln.reason), None)
 
-    def picture(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "reason": self.reason,
-            "lines": [
-                {
-                    "line_id": line.line_id,
-                    "sku": line.sku,
-                    "quantity": line.quantity,
-                    "allocated": line.allocated,
-                    "backordered": line.backordered,
-                    "rejected": line.rejected,
-                    "status": line.status,
-                    "queue_position": line.queue_position,
-                    "eta": line.eta,
-                    "eta_change": line.eta_change,
-                    "reason": line.reason,
-                    "alternatives": line.alternatives,
-                }
-                for line in self.lines
-            ],
-        }
+    def picture(self) -> Picture:
+        return Picture(
+            status=self.status,
+            reason=self.reason,
+            lines=tuple(line.state() for line in self.lines),
+        )
 
-    def next_picture(self) -> dict[str, Any] | None:
+    def next_picture(self) -> Picture | None:
         """The picture to publish as a new version, or None when nothing a customer sees changed."""
         if not self.decided:
             return None
