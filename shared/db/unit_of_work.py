@@ -23,16 +23,14 @@ class UnitOfWork:
     def __init__(self, session_factory: SessionFactory, *, source: str) -> None:
         self._session_factory = session_factory
         self.source = source
+        # Written at commit; `published` counts them after, so the caller knows to wake the relay.
         self._outbox: list[dict[str, object]] = []
-
-    @property
-    def published(self) -> int:
-        """How many events this unit of work queued in the outbox."""
-        return len(self._outbox)
+        self.published = 0
 
     async def __aenter__(self) -> Self:
         self.session = self._session_factory()
         self._outbox = []
+        self.published = 0
         return self
 
     async def __aexit__(
@@ -104,3 +102,4 @@ class UnitOfWork:
                 "headers": encode_headers(headers),
             }
         )
+        self.published += 1
