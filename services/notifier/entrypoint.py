@@ -39,19 +39,21 @@ async def on_statuses_changed(
     changes: list[OrderStatusChanged], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
     async with runtime.unit_of_work() as uow:
+        news = []
         for item in delivered(changes, message):
             resend = item.header(NOTIFICATION_ID) if item.header(REPLAYED_FROM) else None
             with item.handling():
                 if resend:
                     await handlers.send_again(resend, uow=uow)
+                    await uow.session.flush()
                 else:
-                    await handlers.take_change(
-                        item.body,
-                        uow=uow,
-                        channels=enabled_channels(runtime.settings),
-                        window=runtime.settings.notify_coalesce_seconds,
-                    )
-                await uow.session.flush()
+                    news.append(item.body)  # taken together, below
+        await handlers.take_changes(
+            news,
+            uow=uow,
+            channels=enabled_channels(runtime.settings),
+            window=runtime.settings.notify_coalesce_seconds,
+        )
         await runtime.committed(uow)
 
 

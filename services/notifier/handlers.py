@@ -8,7 +8,7 @@ same id, once its lease runs out.
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -48,26 +48,37 @@ class DeliveryRules:
     wait_behind_seconds: float
 
 
-async def take_change(
-    change: OrderStatusChanged, *, uow: UnitOfWork, channels: Iterable[str], window: float
-) -> bool:
-    """Keeps the newest picture and makes sure a notification per channel is gathering it."""
+async def take_changes(
+    changes: Sequence[OrderStatusChanged],
+    *,
+    uow: UnitOfWork,
+    channels: Iterable[str],
+    window: float,
+) -> int:
+    """Keeps each order's newest picture and makes sure a notification per channel is
+    gathering it; a picture no newer than the one kept changes nothing. A batch takes four
+    statements, whatever its size. Returns how many orders had news."""
+    newest: dict[str, OrderStatusChanged] = {}
+    for change in changes:
+        kept = newest.get(change.order_id)
+        if kept is None or change.version > kept.version:
+            newest[change.order_id] = change
+    if not newest:
+        return 0
     session = uow.session
-    await repository.lock_order(session, change.order_id)
-    known = await repository.latest(session, change.order_id)
-    if known is not None and known.version >= change.version:
-        return False
+    await repository.lock_orders(session, newest)
+    known = await repository.versions(session, list(newest))
+    news = [c for c in newest.values() if c.version > known.get(c.order_id, 0)]
     now = datetime.now(UTC)
-    await repository.remember(session, change, now=now)
-    for channel in channels:
-        await repository.schedule(
-            session,
-            order_id=change.order_id,
-            channel=channel,
-            due=now + timedelta(seconds=window),
-            now=now,
-        )
-    return True
+    await repository.remember(session, news, now=now)
+    await repository.schedule(
+        session,
+        order_ids=[change.order_id for change in news],
+        channels=list(channels),
+        due=now + timedelta(seconds=window),
+        now=now,
+    )
+    return len(news)
 
 
 async def send_again(notification_id: str, *, uow: UnitOfWork) -> bool:

@@ -2,6 +2,7 @@
 that order's notify lock, so a claim and a new change never cross."""
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select, text
@@ -11,15 +12,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notifier.tables import OPEN_STATUSES, NotificationRow, NotifiedOrderRow
 from shared.contracts.outputs import OrderStatusChanged
-from shared.db.locks import lock_key, try_lock_key
+from shared.db.locks import lock_keys, try_lock_key
 
 
 def _key(order_id: str) -> str:
     return "notify:" + order_id
 
 
-async def lock_order(session: AsyncSession, order_id: str) -> None:
-    await lock_key(session, _key(order_id))
+async def lock_orders(session: AsyncSession, order_ids: Iterable[str]) -> None:
+    await lock_keys(session, (_key(order_id) for order_id in order_ids))
 
 
 async def try_lock_order(session: AsyncSession, order_id: str) -> bool:
@@ -30,33 +31,68 @@ async def latest(session: AsyncSession, order_id: str) -> NotifiedOrderRow | Non
     return await session.get(NotifiedOrderRow, order_id, populate_existing=True)
 
 
-async def remember(session: AsyncSession, change: OrderStatusChanged, *, now: datetime) -> None:
-    values = {
-        "version": change.version,
-        "picture": change.model_dump(mode="json"),
-        "updated_at": now,
-    }
+async def versions(session: AsyncSession, order_ids: list[str]) -> dict[str, int]:
+    """The version of each order's picture kept so far; an order not seen yet is absent."""
+    rows = await session.execute(
+        select(col(NotifiedOrderRow.order_id), col(NotifiedOrderRow.version)).where(
+            col(NotifiedOrderRow.order_id).in_(order_ids)
+        )
+    )
+    return dict(rows.tuples().all())
+
+
+async def remember(
+    session: AsyncSession, changes: list[OrderStatusChanged], *, now: datetime
+) -> None:
+    """Keeps these pictures, one per order, in place of older ones."""
+    if not changes:
+        return
+    upsert = insert(NotifiedOrderRow).values(
+        [
+            {
+                "order_id": change.order_id,
+                "version": change.version,
+                "picture": change.model_dump(mode="json"),
+                "updated_at": now,
+            }
+            for change in changes
+        ]
+    )
     await session.execute(
-        insert(NotifiedOrderRow)
-        .values(order_id=change.order_id, **values)
-        .on_conflict_do_update(index_elements=["order_id"], set_=values)
+        upsert.on_conflict_do_update(
+            index_elements=["order_id"],
+            set_={name: upsert.excluded[name] for name in ("version", "picture", "updated_at")},
+        )
     )
 
 
 async def schedule(
-    session: AsyncSession, *, order_id: str, channel: str, due: datetime, now: datetime
+    session: AsyncSession,
+    *,
+    order_ids: list[str],
+    channels: list[str],
+    due: datetime,
+    now: datetime,
 ) -> None:
-    """A notification gathering changes, unless one already does for this order and channel."""
+    """A notification gathering changes per order and channel, unless one already does."""
+    if not order_ids or not channels:
+        return
     await session.execute(
         insert(NotificationRow)
         .values(
-            id=uuid.uuid4(),
-            order_id=order_id,
-            channel=channel,
-            status="scheduled",
-            next_attempt_at=due,
-            created_at=now,
-            updated_at=now,
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "order_id": order_id,
+                    "channel": channel,
+                    "status": "scheduled",
+                    "next_attempt_at": due,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for order_id in order_ids
+                for channel in channels
+            ]
         )
         .on_conflict_do_nothing(
             index_elements=["order_id", "channel"], index_where=text("status = 'scheduled'")
