@@ -1,9 +1,11 @@
 """The benchmark's phases; each returns its figures, the project's beside the floor's."""
 
 import asyncio
+import operator
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from services.bench import floor
@@ -52,6 +54,21 @@ async def warm_up(bench: Bench) -> None:
         await bench.shop.raw(floor.TOPICS[0], sent[-1])
         await bench.shop.flush()
         await asyncio.sleep(1.0)
+    # The services' consumers join their groups one subscriber at a time, each join a
+    # rebalance of a few seconds: timing starts once two orders in a row came through fast.
+    seen = bench.status.orders
+    while True:
+        order = Order(unique("bw"), [(unique("BW"), 1)])
+        start = time.monotonic()
+        await bench.shop.place([order])
+        await bench.status.until(
+            partial(operator.contains, seen, order.order_id),
+            what="project warm-up",
+            timeout=bench.timeout,
+            progress=lambda: "waiting for the services to join their groups",
+        )
+        if time.monotonic() - start < 1.0:
+            return
 
 
 async def intake_and_fill(bench: Bench, *, order_count: int, sku_count: int) -> list[Figure]:
