@@ -157,7 +157,7 @@ async def steady(bench: Bench, *, rate: float, seconds: float) -> list[Figure]:
         else:
             order = Order(unique("bo"), [(unique("BT"), 1)])
             placed.append(order)
-            await bench.shop.place([order])
+            await bench.shop.place([order], flush=False)
         key = unique("bf")
         floor_keys.append(key)
         await bench.shop.raw(floor.TOPICS[0], key)
