@@ -35,7 +35,13 @@ class ApplyReport:
 
 async def describe(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> dict[str, TopicState]:
     """The cluster's view of the declared topics that exist."""
-    names = [spec.name for spec in specs]
+    # Only topics the cluster lists are described by name: a metadata request naming a
+    # missing topic creates it, with the broker's defaults, where auto.create.topics.enable
+    # is on (Kafka's default), and `apply` would then find it there and fail to create it.
+    listed = set(await admin.list_topics())
+    names = [spec.name for spec in specs if spec.name in listed]
+    if not names:
+        return {}
     described = await admin.describe_topics(names)
     _raise_errors(
         [t for t in described if t["error_code"] not in (0, UNKNOWN_TOPIC)], "describing topics"
