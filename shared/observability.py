@@ -73,6 +73,13 @@ class Metrics:
             "Age of the oldest unpublished event",
             registry=registry,
         )
+        self.consumer_lag = Gauge(
+            "backorder_consumer_lag",
+            "Records not yet consumed by the service's consumer group: end offset less committed"
+            " offset, summed over the topic's partitions",
+            ["group", "topic"],
+            registry=registry,
+        )
 
     def set_queues(self, rows: Sequence[Any]) -> None:
         for gauge in (self.queue_units, self.queue_lines, self.queue_oldest_wait):
