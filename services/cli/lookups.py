@@ -1,0 +1,118 @@
+"""Look-ups in the services' tables: a SKU's queue, an order, the demand report."""
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from services.cli.common import read_database
+from shared.settings import get_settings
+
+
+def queue(sku: str = typer.Argument(..., help="the SKU")) -> None:
+    """A SKU's book: stock on hand, policy, and its queue in arrival order."""
+    from datetime import UTC, datetime
+
+    from services.ops.queries import sku_queue, waited
+
+    book = read_database(lambda session: sku_queue(session, sku=sku))
+    if book is None:
+        typer.echo(f"no SKU {sku} has been seen", err=True)
+        raise typer.Exit(1)
+    policy = book["backorders"] or f"default ({get_settings().default_backorders})"
+    limit = book["max_backorder_quantity"]
+    console = Console()
+    console.print(
+        f"[bold]{sku}[/bold]: {book['available']} on hand unheld, {book['received_total']} "
+        f"received in all; backorders {policy}" + (f", at most {limit} waiting" if limit else "")
+    )
+    now = datetime.now(UTC)
+    table = Table("#", "order", "line", "quantity", "reserved", "waiting", "waited")
+    for row in book["queue"]:
+        table.add_row(
+            str(row["position"]),
+            row["order_id"],
+            row["line_id"],
+            str(row["quantity"]),
+            str(row["allocated"]),
+            str(row["waiting"]),
+            waited(row["placed_at"], now),
+        )
+    console.print(table)
+
+
+def order(order_id: str = typer.Argument(..., help="the order id")) -> None:
+    """An order's current state, line by line."""
+    from services.ops.queries import order_state
+
+    state = read_database(lambda session: order_state(session, order_id=order_id))
+    if state is None:
+        typer.echo(f"no order {order_id}", err=True)
+        raise typer.Exit(1)
+    console = Console()
+    console.print(
+        f"[bold]{order_id}[/bold] {state['status'] or 'awaiting decisions'} "
+        f"(version {state['version']}), placed {state['placed_at']:%Y-%m-%d %H:%M} by "
+        f"{state['customer_email']}"
+    )
+    table = Table("line", "sku", "qty", "reserved", "waiting", "rejected", "status", "#", "reason")
+    for line in state["lines"]:
+        table.add_row(
+            line["line_id"],
+            line["sku"],
+            str(line["quantity"]),
+            str(line["allocated"]),
+            str(line["backordered"]),
+            str(line["rejected"]),
+            line["status"] or "",
+            str(line["queue_position"] or ""),
+            line["reason"] or "",
+        )
+    console.print(table)
+
+
+def demand(
+    limit: int = typer.Option(50, min=1, help="SKUs shown, largest shortfall first"),
+    csv_output: bool = typer.Option(False, "--csv", help="CSV on standard output"),
+) -> None:
+    """Demand report for purchasing: per SKU, what waits, since when, what is scheduled to
+    arrive and the shortfall no purchase order covers yet."""
+    import csv
+    import sys
+    from datetime import UTC, datetime
+
+    from services.ops.queries import demand_report, waited
+
+    rows = read_database(lambda session: demand_report(session, limit=limit))
+    now = datetime.now(UTC)
+    header = [
+        "sku",
+        "waiting_lines",
+        "waiting_units",
+        "oldest_wait",
+        "oldest_since",
+        "scheduled_supply",
+        "next_expected",
+        "shortfall",
+    ]
+    records = [
+        [
+            row["sku"],
+            str(row["waiting_lines"]),
+            str(row["waiting_units"]),
+            waited(row["oldest_since"], now),
+            row["oldest_since"].isoformat(),
+            str(row["scheduled_supply"]),
+            row["next_expected"].isoformat() if row["next_expected"] else "",
+            str(row["shortfall"]),
+        ]
+        for row in rows
+    ]
+    if csv_output:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(header)
+        writer.writerows(records)
+        return
+    table = Table(*header, title="Backorder demand")
+    for record in records:
+        table.add_row(*record)
+    Console().print(table)
