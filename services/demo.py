@@ -98,7 +98,7 @@ async def _policy_in_force(settings: Settings, sku: str, backorders: str) -> Non
             while True:
                 async with make_session_factory(engine)() as session:
                     book = await sku_queue(session, sku=sku)
-                if book is not None and book["backorders"] == backorders:
+                if book is not None and book.backorders == backorders:
                     return
                 await asyncio.sleep(0.2)
     finally:

@@ -1,14 +1,19 @@
-"""Look-ups in the services' tables: a SKU's queue, an order, the demand report."""
+"""Look-ups in the services' tables: a SKU's queue, an order, the demand report. `--json`
+prints what the look-up API answers for the same question."""
 
 import typer
+from pydantic import TypeAdapter
 from rich.console import Console
 from rich.table import Table
 
 from services.cli.common import read_database
+from services.ops.views import DemandRow
 from shared.settings import get_settings
 
+JSON_OPTION = typer.Option(False, "--json", help="as the look-up API answers it, in JSON")
 
-def queue(sku: str = typer.Argument(..., help="the SKU")) -> None:
+
+def queue(sku: str = typer.Argument(..., help="the SKU"), as_json: bool = JSON_OPTION) -> None:
     """A SKU's book: stock on hand, policy, and its queue in arrival order."""
     from datetime import UTC, datetime
 
@@ -18,61 +23,74 @@ def queue(sku: str = typer.Argument(..., help="the SKU")) -> None:
     if book is None:
         typer.echo(f"no SKU {sku} has been seen", err=True)
         raise typer.Exit(1)
-    policy = book["backorders"] or f"default ({get_settings().default_backorders})"
-    limit = book["max_backorder_quantity"]
+    default = get_settings().default_backorders
+    if as_json:
+        typer.echo(book.in_force(default_backorders=default).model_dump_json(indent=2))
+        return
+    policy = book.backorders or f"default ({default})"
+    limit = book.max_backorder_quantity
     console = Console()
     console.print(
-        f"[bold]{sku}[/bold]: {book['available']} on hand unheld, {book['received_total']} "
+        f"[bold]{sku}[/bold]: {book.available} on hand unheld, {book.received_total} "
         f"received in all; backorders {policy}" + (f", at most {limit} waiting" if limit else "")
     )
     now = datetime.now(UTC)
     table = Table("#", "order", "line", "quantity", "reserved", "waiting", "waited")
-    for row in book["queue"]:
+    for row in book.queue:
         table.add_row(
-            str(row["position"]),
-            row["order_id"],
-            row["line_id"],
-            str(row["quantity"]),
-            str(row["allocated"]),
-            str(row["waiting"]),
-            waited(row["placed_at"], now),
+            str(row.position),
+            row.order_id,
+            row.line_id,
+            str(row.quantity),
+            str(row.allocated),
+            str(row.waiting),
+            waited(row.placed_at, now),
         )
     console.print(table)
 
 
-def order(order_id: str = typer.Argument(..., help="the order id")) -> None:
-    """An order's current state, line by line."""
+def order(
+    order_id: str = typer.Argument(..., help="the order id"), as_json: bool = JSON_OPTION
+) -> None:
+    """An order's current state, line by line, and whom it belongs to."""
     from services.ops.queries import order_state
 
     state = read_database(lambda session: order_state(session, order_id=order_id))
     if state is None:
         typer.echo(f"no order {order_id}", err=True)
         raise typer.Exit(1)
+    if as_json:
+        typer.echo(state.public().model_dump_json(indent=2))
+        return
     console = Console()
     console.print(
-        f"[bold]{order_id}[/bold] {state['status'] or 'awaiting decisions'} "
-        f"(version {state['version']}), placed {state['placed_at']:%Y-%m-%d %H:%M} by "
-        f"{state['customer_email']}"
+        f"[bold]{order_id}[/bold] {state.status or 'awaiting decisions'} "
+        f"(version {state.version}), placed {state.placed_at:%Y-%m-%d %H:%M} by "
+        f"{state.customer_email}"
     )
     table = Table("line", "sku", "qty", "reserved", "waiting", "rejected", "status", "#", "reason")
-    for line in state["lines"]:
+    for line in state.lines:
         table.add_row(
-            line["line_id"],
-            line["sku"],
-            str(line["quantity"]),
-            str(line["allocated"]),
-            str(line["backordered"]),
-            str(line["rejected"]),
-            line["status"] or "",
-            str(line["queue_position"] or ""),
-            line["reason"] or "",
+            line.line_id,
+            line.sku,
+            str(line.quantity),
+            str(line.allocated),
+            str(line.backordered),
+            str(line.rejected),
+            line.status or "",
+            str(line.queue_position or ""),
+            line.reason or "",
         )
     console.print(table)
+
+
+_DEMAND_ROWS = TypeAdapter(list[DemandRow])
 
 
 def demand(
     limit: int = typer.Option(50, min=1, help="SKUs shown, largest shortfall first"),
     csv_output: bool = typer.Option(False, "--csv", help="CSV on standard output"),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Demand report for purchasing: per SKU, what waits, since when, what is scheduled to
     arrive and the shortfall no purchase order covers yet."""
@@ -83,6 +101,9 @@ def demand(
     from services.ops.queries import demand_report, waited
 
     rows = read_database(lambda session: demand_report(session, limit=limit))
+    if as_json:
+        typer.echo(_DEMAND_ROWS.dump_json(rows, indent=2).decode())
+        return
     now = datetime.now(UTC)
     header = [
         "sku",
@@ -96,14 +117,14 @@ def demand(
     ]
     records = [
         [
-            row["sku"],
-            str(row["waiting_lines"]),
-            str(row["waiting_units"]),
-            waited(row["oldest_since"], now),
-            row["oldest_since"].isoformat(),
-            str(row["scheduled_supply"]),
-            row["next_expected"].isoformat() if row["next_expected"] else "",
-            str(row["shortfall"]),
+            row.sku,
+            str(row.waiting_lines),
+            str(row.waiting_units),
+            waited(row.oldest_since, now),
+            row.oldest_since.isoformat(),
+            str(row.scheduled_supply),
+            row.next_expected.isoformat() if row.next_expected else "",
+            str(row.shortfall),
         ]
         for row in rows
     ]

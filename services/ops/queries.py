@@ -1,77 +1,67 @@
 """Read-only views for operators, straight from the services' tables."""
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.ops.views import (
+    DemandRow,
+    OrderLineView,
+    OrderState,
+    QueuedLineView,
+    SkuBook,
+)
 
-async def sku_queue(session: AsyncSession, *, sku: str) -> dict[str, Any] | None:
-    book = (
-        (
-            await session.execute(
-                text(
-                    "select sku, available, received_total, backorders, max_backorder_quantity"
-                    " from sku_book where sku = :sku"
-                ),
-                {"sku": sku},
-            )
-        )
-        .mappings()
-        .first()
-    )
+_SKU_BOOK = text(
+    "select sku, available, received_total, backorders, max_backorder_quantity"
+    " from sku_book where sku = :sku"
+)
+_SKU_QUEUE = text(
+    "select row_number() over (order by l.seq) as position, l.order_id, l.line_id,"
+    " l.quantity, l.allocated, l.waiting, o.placed_at"
+    " from allocation_line l left join customer_order o using (order_id)"
+    " where l.sku = :sku and l.waiting > 0 order by l.seq"
+)
+_ORDER = text(
+    "select order_id, customer_email, placed_at, status, version"
+    " from customer_order where order_id = :id"
+)
+_ORDER_LINES = text(
+    "select line_id, sku, quantity, allocated, backordered, rejected, status,"
+    " queue_position, eta, reason from order_line where order_id = :id"
+    " order by position"
+)
+
+
+async def sku_queue(session: AsyncSession, *, sku: str) -> SkuBook | None:
+    book = (await session.execute(_SKU_BOOK, {"sku": sku})).first()
     if book is None:
         return None
-    waiting = (
-        (
-            await session.execute(
-                text(
-                    "select row_number() over (order by l.seq) as position, l.order_id, l.line_id,"
-                    " l.quantity, l.allocated, l.waiting, o.placed_at"
-                    " from allocation_line l left join customer_order o using (order_id)"
-                    " where l.sku = :sku and l.waiting > 0 order by l.seq"
-                ),
-                {"sku": sku},
-            )
-        )
-        .mappings()
-        .all()
+    waiting = (await session.execute(_SKU_QUEUE, {"sku": sku})).all()
+    return SkuBook(
+        sku=book.sku,
+        available=book.available,
+        received_total=book.received_total,
+        backorders=book.backorders,
+        max_backorder_quantity=book.max_backorder_quantity,
+        queue=[QueuedLineView.model_validate(row) for row in waiting],
     )
-    return {**book, "queue": [dict(row) for row in waiting]}
 
 
-async def order_state(session: AsyncSession, *, order_id: str) -> dict[str, Any] | None:
-    order = (
-        (
-            await session.execute(
-                text(
-                    "select order_id, customer_email, placed_at, status, version, updated_at"
-                    " from customer_order where order_id = :id"
-                ),
-                {"id": order_id},
-            )
-        )
-        .mappings()
-        .first()
-    )
+async def order_state(session: AsyncSession, *, order_id: str) -> OrderState | None:
+    order = (await session.execute(_ORDER, {"id": order_id})).first()
     if order is None:
         return None
-    lines = (
-        (
-            await session.execute(
-                text(
-                    "select line_id, sku, quantity, allocated, backordered, rejected, status,"
-                    " queue_position, eta, reason from order_line where order_id = :id"
-                    " order by position"
-                ),
-                {"id": order_id},
-            )
-        )
-        .mappings()
-        .all()
+    lines = (await session.execute(_ORDER_LINES, {"id": order_id})).all()
+    return OrderState(
+        order_id=order.order_id,
+        customer_email=order.customer_email,
+        placed_at=order.placed_at,
+        status=order.status,
+        version=order.version,
+        lines=[OrderLineView.model_validate(row) for row in lines],
     )
-    return {**order, "lines": [dict(row) for row in lines]}
 
 
 def waited(since: datetime | None, now: datetime) -> str:
@@ -97,8 +87,8 @@ _DEMAND = text(
 )
 
 
-async def demand_report(session: AsyncSession, *, limit: int) -> list[dict[str, Any]]:
+async def demand_report(session: AsyncSession, *, limit: int) -> list[DemandRow]:
     """Per SKU with waiting lines: how much is wanted, for how long, what is on its way and
     what no purchase order covers yet (the shortfall), largest shortfall first."""
-    rows = (await session.execute(_DEMAND, {"limit": limit})).mappings().all()
-    return [dict(row) for row in rows]
+    rows = (await session.execute(_DEMAND, {"limit": limit})).all()
+    return [DemandRow.model_validate(row) for row in rows]

@@ -1,5 +1,7 @@
 """The operator's command line shows a SKU's queue and an order's state as the system has them."""
 
+import json
+
 import asyncpg
 
 from shared.contracts.topics import ORDERS_PLACED, STOCK_RECEIVED
@@ -29,6 +31,18 @@ async def test_queue_and_order_views(
     assert f"{first} partially_allocated (version 2)" in state
     assert sku in state
 
+    # --json answers as the look-up API does: the policy in force, no customer's address
+    as_json = json.loads(await backorder("queue", sku, "--json"))
+    assert as_json["backorders"] == "allow"
+    assert [(q["position"], q["order_id"], q["waiting"]) for q in as_json["queue"]] == [
+        (1, first, 2),
+        (2, second, 3),
+    ]
+    order_json = json.loads(await backorder("order", first, "--json"))
+    assert (order_json["status"], order_json["version"]) == ("partially_allocated", 2)
+    assert order_json["lines"][0]["allocated"] == 1
+    assert "customer_email" not in order_json
+
     report = await backorder("demand", "--csv", "--limit", "100000")
     row = next(line for line in report.splitlines() if line.startswith(sku + ","))
     cells = row.split(",")
@@ -39,6 +53,8 @@ async def test_queue_and_order_views(
         "scheduled_supply,next_expected,shortfall"
     )
     assert "Backorder demand" in await backorder("demand")
+    demand_json = json.loads(await backorder("demand", "--json", "--limit", "100000"))
+    assert next(row for row in demand_json if row["sku"] == sku)["shortfall"] == 5
 
     await backorder("order", unique("nobody"), expect=1)
     await backorder("queue", unique("SKU"), expect=1)

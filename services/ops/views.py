@@ -1,0 +1,90 @@
+"""Typed views of orders, SKU queues and demand: what the queries return, the look-up API
+answers (as its response models) and the command line shows."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _View(BaseModel):
+    # Built from database rows by attribute; never changed once read.
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+
+class OrderLineView(_View):
+    line_id: str
+    sku: str
+    quantity: int
+    allocated: int
+    backordered: int
+    rejected: int
+    status: str | None
+    queue_position: int | None
+    eta: datetime | None
+    reason: str | None
+
+
+class OrderView(_View):
+    """An order as the look-up API shows it: no personal data."""
+
+    order_id: str
+    status: str | None
+    version: int
+    placed_at: datetime
+    lines: list[OrderLineView]
+
+
+class OrderState(OrderView):
+    """An order as operators see it: the public view and whom to contact about it."""
+
+    customer_email: str
+
+    def public(self) -> OrderView:
+        # From its fields: validating the instance itself would hand back this subclass.
+        return OrderView.model_validate(self.model_dump())
+
+
+class QueuedLineView(_View):
+    position: int
+    order_id: str
+    line_id: str
+    quantity: int
+    allocated: int
+    waiting: int
+    placed_at: datetime | None
+
+
+class _SkuQueueBase(_View):
+    sku: str
+    available: int
+    received_total: int
+    max_backorder_quantity: int | None
+    queue: list[QueuedLineView]
+
+
+class SkuQueueView(_SkuQueueBase):
+    """A SKU's stock, policy and queue in arrival order; `backorders` is the policy in force."""
+
+    backorders: str
+
+
+class SkuBook(_SkuQueueBase):
+    """A SKU's queue as its tables hold it: `backorders` is None while the SKU has no policy of
+    its own and the service's default applies."""
+
+    backorders: str | None
+
+    def in_force(self, *, default_backorders: str) -> SkuQueueView:
+        return SkuQueueView.model_validate(
+            self.model_copy(update={"backorders": self.backorders or default_backorders})
+        )
+
+
+class DemandRow(_View):
+    sku: str
+    waiting_lines: int
+    waiting_units: int
+    oldest_since: datetime
+    scheduled_supply: int
+    next_expected: datetime | None
+    shortfall: int
