@@ -1,12 +1,14 @@
 """The read-only look-up API: orders, SKU queues and the demand report, behind a bearer token."""
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.ops import queries
@@ -33,6 +35,7 @@ def create_api(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)
+        app.state.engine = engine
         app.state.sessions = make_session_factory(engine)
         yield
         await engine.dispose()
@@ -52,27 +55,51 @@ def create_api(settings: Settings) -> FastAPI:
         version="1",
         description="Read-only views of orders, SKU queues and backorder demand.",
         lifespan=lifespan,
-        dependencies=[Depends(authorised)],
     )
+    # Probes carry no token, as a kubelet's or Docker's do not; they tell nothing about orders.
+    api.include_router(health_routes())
+    lookups = APIRouter(dependencies=[Depends(authorised)])
 
-    @api.get("/orders/{order_id}", response_model=OrderView)
+    @lookups.get("/orders/{order_id}", response_model=OrderView)
     async def get_order(order_id: str, db: Session) -> OrderView:
         state = await queries.order_state(db, order_id=order_id)
         if state is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no order {order_id}")
         return state.public()
 
-    @api.get("/skus/{sku}/queue", response_model=SkuQueueView)
+    @lookups.get("/skus/{sku}/queue", response_model=SkuQueueView)
     async def get_sku_queue(sku: str, db: Session) -> SkuQueueView:
         book = await queries.sku_queue(db, sku=sku)
         if book is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no SKU {sku}")
         return book.in_force(default_backorders=settings.default_backorders)
 
-    @api.get("/reports/demand", response_model=list[DemandRow])
+    @lookups.get("/reports/demand", response_model=list[DemandRow])
     async def get_demand(
         db: Session, limit: Annotated[int, Query(ge=1, le=1000)] = 100
     ) -> list[DemandRow]:
         return await queries.demand_report(db, limit=limit)
 
+    api.include_router(lookups)
     return api
+
+
+def health_routes() -> APIRouter:
+    router = APIRouter(prefix="/health", include_in_schema=False)
+
+    @router.get("/live")
+    async def live() -> Response:
+        return Response("ok\n", media_type="text/plain")
+
+    @router.get("/ready")
+    async def ready(request: Request) -> Response:
+        """Ready when the database answers within two seconds: every look-up reads it."""
+        try:
+            async with asyncio.timeout(2.0), request.app.state.engine.connect() as connection:
+                await connection.execute(text("select 1"))
+        except Exception as error:
+            problem = f"database unreachable: {type(error).__name__}\n"
+            return Response(problem, status.HTTP_503_SERVICE_UNAVAILABLE, media_type="text/plain")
+        return Response("ready\n", media_type="text/plain")
+
+    return router

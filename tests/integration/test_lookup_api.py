@@ -98,3 +98,12 @@ async def test_the_token_is_checked(api_url: str) -> None:
         assert wrong.headers["www-authenticate"] == "Bearer"
         openapi = (await anonymous.get("/openapi.json")).json()
     assert set(openapi["paths"]) == {"/orders/{order_id}", "/skus/{sku}/queue", "/reports/demand"}
+
+
+async def test_probes_answer_without_a_token_and_show_nothing_else(api_url: str) -> None:
+    async with httpx.AsyncClient(base_url=api_url) as probe:
+        ready = await probe.get("/health/ready")
+        live = await probe.get("/health/live")
+        assert (ready.status_code, ready.text) == (200, "ready\n")
+        assert (live.status_code, live.text) == (200, "ok\n")
+        assert (await probe.get("/reports/demand")).status_code == 401
