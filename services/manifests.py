@@ -1,6 +1,6 @@
 """Kubernetes manifests generated from the code: the services and the look-up API, their probes,
-settings, disruption budgets and hardened pods, and the topics as Strimzi `KafkaTopic`
-resources from the one topic declaration.
+settings, disruption budgets and hardened pods, the topics as Strimzi `KafkaTopic` resources
+from the one topic declaration, and the monitoring (services/monitoring.py) as resources.
 `backorder docs` writes them to `deploy/k8s/`; a test fails when they are stale."""
 
 from pathlib import Path
@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from services import monitoring
 from services.bootstrap import SERVICES
 from shared.contracts.topics import ALL_TOPICS, all_specs
 
@@ -237,6 +238,16 @@ def _documents(docs: list[dict[str, Any]], header: str) -> str:
     )
 
 
+def grafana_dashboard() -> dict[str, Any]:
+    """The dashboard for Grafana's sidecar, which loads ConfigMaps labelled grafana_dashboard."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "backorder-dashboard", "labels": {"grafana_dashboard": "1"}},
+        "data": {"backorder.json": monitoring.rendered()["dashboard.json"]},
+    }
+
+
 def rendered() -> dict[str, str]:
     services = [
         document for name in SERVICES for document in (deployment(name), disruption_budget(name))
@@ -252,6 +263,10 @@ def rendered() -> dict[str, str]:
         ),
         "kafka-topics.yaml": _documents(
             kafka_topics(), "Every topic as a Strimzi KafkaTopic (replication factor 3)."
+        ),
+        "monitoring.yaml": _documents(
+            [monitoring.prometheus_rule(), grafana_dashboard()],
+            "Alert rules (PrometheusRule) and the Grafana dashboard, as in deploy/monitoring/.",
         ),
     }
 
