@@ -1,10 +1,12 @@
-"""Generates `docs/topics.md` and `docs/asyncapi.json` from the code, so they cannot drift."""
+"""Generates `docs/topics.md` and `docs/asyncapi.json` from the code, so they cannot drift, and
+has the monitoring artefacts (`deploy/monitoring/`) written beside them."""
 
 import json
 from pathlib import Path
 
 from pydantic import BaseModel
 
+from services import monitoring
 from shared.contracts.topics import ALL_TOPICS, DLQ_SUFFIX
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -69,4 +71,4 @@ def write() -> list[Path]:
         path = DOCS / name
         path.write_text(text)
         written.append(path)
-    return written
+    return [*written, *monitoring.write()]

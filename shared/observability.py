@@ -11,6 +11,10 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry, Counter, Gauge, make_asgi_app
 from sqlalchemy import text
 
+from shared.messaging.connection import kafka_options
+from shared.messaging.lag import GroupLag, LagReader, consumed_topics
+from shared.messaging.subscriptions import group_id
+
 if TYPE_CHECKING:
     from shared.runtime import Runtime
 
@@ -89,6 +93,10 @@ class Metrics:
             self.queue_lines.labels(row.sku).set(row.lines)
             self.queue_oldest_wait.labels(row.sku).set(row.oldest_wait)
 
+    def set_consumer_lag(self, lag: GroupLag) -> None:
+        for topic in lag.topics:
+            self.consumer_lag.labels(lag.group, topic.topic).set(topic.lag)
+
 
 _OUTBOX = text(
     "select count(*) as backlog,"
@@ -104,7 +112,14 @@ _TOP_QUEUES = text(
 
 
 async def refresh_gauges(runtime: "Runtime") -> None:
-    """Gauges read from the database on a timer, so a scrape never waits on a query."""
+    """Gauges read on a timer, so a scrape never waits on a query: the database's figures and
+    the consumer lag each in a loop of its own, so that a slow broker delays neither the other."""
+    async with asyncio.TaskGroup() as loops:
+        loops.create_task(_refresh_from_database(runtime))
+        loops.create_task(_refresh_consumer_lag(runtime))
+
+
+async def _refresh_from_database(runtime: "Runtime") -> None:
     settings = runtime.settings
     while True:
         try:
@@ -119,6 +134,27 @@ async def refresh_gauges(runtime: "Runtime") -> None:
                     runtime.metrics.set_queues((await session.execute(_TOP_QUEUES, limit)).all())
         except Exception as error:
             log.warning("metrics refresh failed: %s", error)
+        await asyncio.sleep(settings.metrics_interval_seconds)
+
+
+async def _refresh_consumer_lag(runtime: "Runtime") -> None:
+    """The service's own consumer group, on the topics it is declared to read; its clients stay
+    open between reads and are opened afresh after a failure."""
+    topics = consumed_topics(runtime.service)
+    if not topics:
+        return
+    settings, group = runtime.settings, group_id(runtime.service)
+    # A read that hangs on an unreachable broker is abandoned, so the gauge is tried again soon.
+    patience = max(10.0, 2 * settings.metrics_interval_seconds)
+    while True:
+        try:
+            async with LagReader(kafka_options(settings)) as reader:
+                while True:
+                    async with asyncio.timeout(patience):
+                        runtime.metrics.set_consumer_lag(await reader.read(group, topics))
+                    await asyncio.sleep(settings.metrics_interval_seconds)
+        except Exception as error:
+            log.warning("consumer lag refresh failed: %s", error)
         await asyncio.sleep(settings.metrics_interval_seconds)
 
 

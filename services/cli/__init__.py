@@ -4,7 +4,7 @@
 
 import typer
 
-from services.cli import dead_letters, lookups, outbox, project, run, topics
+from services.cli import dead_letters, lag, lookups, outbox, project, run, topics
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -21,3 +21,4 @@ app.command()(lookups.queue)
 app.command()(lookups.order)
 app.command()(lookups.demand)
 app.command()(run.api)
+app.command()(lag.lag)

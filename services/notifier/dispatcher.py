@@ -10,6 +10,7 @@ from functools import partial
 
 from services.notifier import handlers, repository
 from services.notifier.channels import Channel, DeliveryFailed
+from services.notifier.domain.notification import NotificationStatus, RetryPolicy
 from services.notifier.handlers import DeliveryRules
 from services.notifier.rendering import Templates
 from shared.logs import correlation_id
@@ -92,7 +93,7 @@ class Dispatcher:
                 )
                 await runtime.committed(uow)
             if channel:
-                runtime.metrics.notifications.labels(channel, "failed").inc()
+                runtime.metrics.notifications.labels(channel, NotificationStatus.FAILED).inc()
             return None
 
     def _finished(self, notification_id: uuid.UUID, _: "asyncio.Task[None]") -> None:
@@ -108,7 +109,9 @@ class Dispatcher:
             if claimed is None:
                 return
             if claimed.outgoing is None:
-                runtime.metrics.notifications.labels(claimed.channel, "skipped").inc()
+                runtime.metrics.notifications.labels(
+                    claimed.channel, NotificationStatus.SKIPPED
+                ).inc()
                 return
             failure: DeliveryFailed | None = None
             try:
@@ -145,9 +148,11 @@ async def run_dispatcher(runtime: Runtime, channels: Mapping[str, Channel]) -> N
         channels=channels,
         templates=Templates(settings.notify_templates_dir, timezone=settings.shop_zone),
         rules=DeliveryRules(
-            max_attempts=settings.notify_max_attempts,
-            retry_initial_seconds=settings.notify_retry_initial_seconds,
-            retry_max_seconds=settings.notify_retry_max_seconds,
+            retry=RetryPolicy(
+                max_attempts=settings.notify_max_attempts,
+                initial_seconds=settings.notify_retry_initial_seconds,
+                max_seconds=settings.notify_retry_max_seconds,
+            ),
             lease_seconds=settings.notify_lease_seconds,
             wait_behind_seconds=settings.notify_poll_interval_seconds,
         ),

@@ -16,9 +16,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.notifier import repository
 from services.notifier.channels import Channel, DeliveryFailed, Outgoing
-from services.notifier.domain.model import classify, retry_delay
+from services.notifier.domain.model import classify
+from services.notifier.domain.notification import (
+    GaveUp,
+    Message,
+    Notification,
+    NotificationStatus,
+    RetryPolicy,
+)
 from services.notifier.rendering import Templates
-from services.notifier.tables import OPEN_STATUSES, NotificationRow
 from shared.contracts.headers import (
     CORRELATION_ID,
     DLQ_ORIGINAL_TOPIC,
@@ -39,13 +45,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DeliveryRules:
-    max_attempts: int
-    retry_initial_seconds: float
-    retry_max_seconds: float
+    retry: RetryPolicy
     # How long a claimed notification may be in flight before it counts as lost.
     lease_seconds: float
     # How long a notification waits behind an earlier one of the same order still in flight.
     wait_behind_seconds: float
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.lease_seconds)
 
 
 async def take_changes(
@@ -87,15 +95,19 @@ async def send_again(notification_id: str, *, uow: UnitOfWork) -> bool:
         key = uuid.UUID(notification_id)
     except ValueError:
         raise PoisonMessage(f"{NOTIFICATION_ID} header is not a notification id") from None
-    row = await repository.get_for_update(uow.session, key)
-    if row is None or row.status != "failed":
+    session = uow.session
+    notification = await repository.get_for_update(session, key)
+    if notification is None or notification.status is not NotificationStatus.FAILED:
         return False
-    told = await repository.last_told(uow.session, order_id=row.order_id, channel=row.channel)
-    if told is not None and (told.version or 0) > (row.version or 0):
+    told = await repository.last_told(
+        session, order_id=notification.order_id, channel=notification.channel
+    )
+    if not notification.send_again(
+        datetime.now(UTC), last_told_version=told.version if told else None
+    ):
         log.warning("not resending %s: the customer has since been told something newer", key)
         return False
-    row.status, row.attempts = "retrying", 0
-    row.next_attempt_at = row.updated_at = datetime.now(UTC)
+    await repository.save(session, notification)
     return True
 
 
@@ -121,67 +133,82 @@ async def claim(
     if not await repository.try_lock_order(session, order_id):
         return None
     now = datetime.now(UTC)
-    row = await repository.claimable(session, notification_id, now=now)
-    if row is None:
+    notification = await repository.claimable(session, notification_id, now=now)
+    if notification is None:
         return None
-    row.updated_at = now
-    channel = channels.get(row.channel)
+    claimed = await _claim(session, notification, now, channels, templates, rules)
+    await repository.save(session, notification)
+    return claimed
+
+
+async def _claim(
+    session: AsyncSession,
+    notification: Notification,
+    now: datetime,
+    channels: Mapping[str, Channel],
+    templates: Templates,
+    rules: DeliveryRules,
+) -> Claimed | None:
+    scheduled = notification.status is NotificationStatus.SCHEDULED
+    channel = channels.get(notification.channel)
     if channel is None:
-        row.last_error = f"channel {row.channel} is not configured here"
-        if row.status == "scheduled":  # nothing composed yet: the channel was switched off
-            row.status = "skipped"
-            return Claimed(row.channel, None)
+        missing = f"channel {notification.channel} is not configured here"
+        if scheduled:  # nothing composed yet: the channel was switched off
+            notification.skip(missing, now)
+            return Claimed(notification.channel, None)
         # Content already fixed: keep it for an instance that has the channel.
-        row.next_attempt_at = now + timedelta(seconds=rules.lease_seconds)
+        notification.postpone(now + rules.lease, now, reason=missing)
         return None
-    if row.status == "scheduled":
-        if await repository.in_flight_sibling(session, row):
-            row.next_attempt_at = now + timedelta(seconds=rules.wait_behind_seconds)
+    if scheduled:
+        if await repository.in_flight_sibling(session, notification):
+            notification.postpone(now + timedelta(seconds=rules.wait_behind_seconds), now)
             return None
-        if not await _compose(session, row, channel, templates):
-            return Claimed(row.channel, None)
-    row.status = "sending"
-    row.attempts += 1
-    row.next_attempt_at = now + timedelta(seconds=rules.lease_seconds)
-    assert row.recipient, "a composed notification has a recipient"
-    assert row.subject is not None, "and a subject"
-    assert row.body is not None, "and a body"
+        if not await _compose(session, notification, channel, templates, now):
+            return Claimed(notification.channel, None)
+    attempt = notification.claim(now, lease=rules.lease)
+    assert notification.message is not None, "a claimed notification has content"
     return Claimed(
-        row.channel,
+        notification.channel,
         Outgoing(
-            notification_id=str(row.id),
-            recipient=row.recipient,
-            subject=row.subject,
-            body=row.body,
+            notification_id=str(notification.id),
+            recipient=notification.message.recipient,
+            subject=notification.message.subject,
+            body=notification.message.body,
         ),
-        attempt=row.attempts,
+        attempt=attempt,
     )
 
 
 async def _compose(
     session: AsyncSession,
-    row: NotificationRow,
+    notification: Notification,
     channel: Channel,
     templates: Templates,
+    now: datetime,
 ) -> bool:
     """Describes the newest picture against the last one told; False when there is no news."""
-    known = await repository.latest(session, row.order_id)
+    order_id = notification.order_id
+    known = await repository.latest(session, order_id)
     assert known is not None, "a notification is only scheduled after its picture is stored"
     latest = OrderStatusChanged.model_validate(known.picture)
-    told_row = await repository.last_told(session, order_id=row.order_id, channel=row.channel)
-    told = OrderStatusChanged.model_validate(told_row.picture) if told_row else None
+    told_one = await repository.last_told(session, order_id=order_id, channel=notification.channel)
+    told = (
+        OrderStatusChanged.model_validate(told_one.picture)
+        if told_one and told_one.picture
+        else None
+    )
     kind = classify(told, latest)
     recipient = channel.recipient(latest) if kind else None
-    row.version, row.picture = latest.version, known.picture
     if kind is None or recipient is None:
-        row.status = "skipped"
-        row.last_error = None if kind is None else "no recipient on this channel"
+        no_recipient = None if kind is None else "no recipient on this channel"
+        notification.skip(no_recipient, now, version=latest.version, picture=known.picture)
         return False
     rendered = templates.render(kind, latest, told)
-    row.kind, row.recipient, row.subject = kind.value, recipient, rendered.subject
-    row.body = channel.body(
-        notification_id=str(row.id), kind=kind, latest=latest, rendered=rendered
+    body = channel.body(
+        notification_id=str(notification.id), kind=kind, latest=latest, rendered=rendered
     )
+    message = Message(kind=kind, recipient=recipient, subject=rendered.subject, body=body)
+    notification.compose(latest.version, known.picture, message, now)
     return True
 
 
@@ -194,57 +221,67 @@ async def settle(
     rules: DeliveryRules,
 ) -> str:
     """Records an attempt's outcome: sent, retry later, or failed and dead-lettered."""
-    row = await repository.get_for_update(uow.session, notification_id)
-    if row is None or row.status != "sending" or row.attempts != attempt:
+    notification = await repository.get_for_update(uow.session, notification_id)
+    if notification is None or not notification.owns(attempt):
         return "stale"  # the lease ran out and another attempt owns the row now
     now = datetime.now(UTC)
-    row.updated_at = now
     if failure is None:
-        row.status, row.sent_at = "sent", now
-        return "sent"
-    if failure.permanent or row.attempts >= rules.max_attempts:
-        _fail(uow, row, str(failure))
-        return "failed"
-    row.status, row.last_error = "retrying", str(failure)[:2000]
-    delay = retry_delay(
-        row.attempts, initial=rules.retry_initial_seconds, maximum=rules.retry_max_seconds
-    )
-    row.next_attempt_at = now + timedelta(seconds=delay)
-    return "retry"
+        notification.settle(now)
+    else:
+        notification.fail(str(failure), now, retry=rules.retry, permanent=failure.permanent)
+    await _save(uow, notification)
+    return _OUTCOMES[notification.status]
+
+
+# The metrics label of each way an attempt can end.
+_OUTCOMES = {
+    NotificationStatus.SENT: "sent",
+    NotificationStatus.RETRYING: "retry",
+    NotificationStatus.FAILED: "failed",
+}
 
 
 async def give_up(notification_id: uuid.UUID, problem: str, *, uow: UnitOfWork) -> str | None:
     """A notification that cannot even be composed (a broken template, say) fails at once,
     so it does not come back on every poll and crowd out the others. Returns its channel."""
-    row = await repository.get_for_update(uow.session, notification_id)
-    if row is None or row.status not in OPEN_STATUSES:
+    notification = await repository.get_for_update(uow.session, notification_id)
+    if notification is None or not notification.is_open:
         return None
-    if row.picture is None:
-        known = await repository.latest(uow.session, row.order_id)
-        row.picture = known.picture if known else {"order_id": row.order_id}
-    row.updated_at = datetime.now(UTC)
-    _fail(uow, row, problem)
-    return row.channel
+    known = None
+    if notification.picture is None:
+        known = await repository.latest(uow.session, notification.order_id)
+    notification.give_up(problem, datetime.now(UTC), picture=known.picture if known else None)
+    await _save(uow, notification)
+    return notification.channel
 
 
-def _fail(uow: UnitOfWork, row: NotificationRow, problem: str) -> None:
-    """Final: the picture it described goes to `orders.status-changed.dlq`; replaying it
-    sends the notification again."""
-    row.status, row.last_error = "failed", problem[:2000]
+async def _save(uow: UnitOfWork, notification: Notification) -> None:
+    await repository.save(uow.session, notification)
+    for gave_up in notification.events:
+        _dead_letter(uow, gave_up)
+
+
+def _dead_letter(uow: UnitOfWork, gave_up: GaveUp) -> None:
+    """The picture a failed notification described goes to `orders.status-changed.dlq`;
+    replaying it sends the notification again."""
     reason = (
-        f"{row.kind} notification by {row.channel} to {row.recipient} failed after "
-        f"{row.attempts} attempt(s): {row.last_error}"
+        f"{gave_up.kind} notification by {gave_up.channel} to {gave_up.recipient} failed after "
+        f"{gave_up.attempts} attempt(s): {gave_up.reason}"
     )
+    order_id, notification_id = gave_up.order_id, str(gave_up.notification_id)
     uow.publish_raw(
         topic=ORDERS_STATUS_CHANGED.dlq,
-        key=row.order_id.encode(),
-        value=json.dumps(row.picture).encode(),
+        key=order_id.encode(),
+        value=json.dumps(gave_up.picture).encode(),
         headers=[
-            (EVENT_ID, event_id("notifier", "failed", str(row.id), str(row.attempts)).encode()),
+            (
+                EVENT_ID,
+                event_id("notifier", "failed", notification_id, str(gave_up.attempts)).encode(),
+            ),
             (EVENT_TYPE, b"OrderStatusChanged"),
-            (CORRELATION_ID, row.order_id.encode()),
-            (NOTIFICATION_ID, str(row.id).encode()),
-            (NOTIFICATION_CHANNEL, row.channel.encode()),
+            (CORRELATION_ID, order_id.encode()),
+            (NOTIFICATION_ID, notification_id.encode()),
+            (NOTIFICATION_CHANNEL, gave_up.channel.encode()),
             (DLQ_REASON, reason.encode()),
             (DLQ_ORIGINAL_TOPIC, ORDERS_STATUS_CHANGED.name.encode()),
         ],

@@ -1,16 +1,27 @@
 """Reads and writes the notifier's tables; every change to an order's notifications runs under
-that order's notify lock, so a claim and a new change never cross."""
+that order's notify lock, so a claim and a new change never cross.
+
+Notifications come out as domain objects and go back as one UPDATE of the columns that changed.
+"""
 
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.notifier.tables import OPEN_STATUSES, NotificationRow, NotifiedOrderRow
+from services.notifier.domain.model import Kind
+from services.notifier.domain.notification import (
+    OPEN_STATUSES,
+    Message,
+    Notification,
+    NotificationStatus,
+)
+from services.notifier.tables import SCHEDULED_ONLY, NotificationRow, NotifiedOrderRow
 from shared.contracts.outputs import OrderStatusChanged
 from shared.db.locks import lock_keys, try_lock_key
 
@@ -85,7 +96,7 @@ async def schedule(
                     "id": uuid.uuid4(),
                     "order_id": order_id,
                     "channel": channel,
-                    "status": "scheduled",
+                    "status": NotificationStatus.SCHEDULED.value,
                     "next_attempt_at": due,
                     "created_at": now,
                     "updated_at": now,
@@ -95,7 +106,7 @@ async def schedule(
             ]
         )
         .on_conflict_do_nothing(
-            index_elements=["order_id", "channel"], index_where=text("status = 'scheduled'")
+            index_elements=["order_id", "channel"], index_where=text(SCHEDULED_ONLY)
         )
     )
 
@@ -106,7 +117,7 @@ async def due_ids(
     rows = await session.execute(
         select(col(NotificationRow.id), col(NotificationRow.order_id))
         .where(
-            col(NotificationRow.status).in_(OPEN_STATUSES),
+            col(NotificationRow.status).in_(_values(OPEN_STATUSES)),
             col(NotificationRow.next_attempt_at) <= now,
             col(NotificationRow.id).not_in(busy) if busy else text("true"),
         )
@@ -118,58 +129,57 @@ async def due_ids(
 
 async def claimable(
     session: AsyncSession, notification_id: uuid.UUID, *, now: datetime
-) -> NotificationRow | None:
-    return (
+) -> Notification | None:
+    row = (
         await session.scalars(
             select(NotificationRow)
             .where(
                 col(NotificationRow.id) == notification_id,
-                col(NotificationRow.status).in_(OPEN_STATUSES),
+                col(NotificationRow.status).in_(_values(OPEN_STATUSES)),
                 col(NotificationRow.next_attempt_at) <= now,
             )
             .with_for_update(skip_locked=True)
             .execution_options(populate_existing=True)
         )
     ).first()
+    return _notification(row) if row else None
 
 
-async def in_flight_sibling(session: AsyncSession, row: NotificationRow) -> bool:
+async def in_flight_sibling(session: AsyncSession, notification: Notification) -> bool:
     """Whether an earlier notification of this order and channel is still being delivered."""
+    in_flight = (NotificationStatus.SENDING, NotificationStatus.RETRYING)
     found = await session.scalar(
         select(col(NotificationRow.id))
         .where(
-            col(NotificationRow.order_id) == row.order_id,
-            col(NotificationRow.channel) == row.channel,
-            col(NotificationRow.status).in_(("sending", "retrying")),
-            col(NotificationRow.id) != row.id,
+            col(NotificationRow.order_id) == notification.order_id,
+            col(NotificationRow.channel) == notification.channel,
+            col(NotificationRow.status).in_(_values(in_flight)),
+            col(NotificationRow.id) != notification.id,
         )
         .limit(1)
     )
     return found is not None
 
 
-async def last_told(
-    session: AsyncSession, *, order_id: str, channel: str
-) -> NotificationRow | None:
+async def last_told(session: AsyncSession, *, order_id: str, channel: str) -> Notification | None:
     """The last notification that reached its recipient on this channel."""
-    return (
+    row = (
         await session.scalars(
             select(NotificationRow)
             .where(
                 col(NotificationRow.order_id) == order_id,
                 col(NotificationRow.channel) == channel,
-                col(NotificationRow.status) == "sent",
+                col(NotificationRow.status) == NotificationStatus.SENT.value,
             )
             .order_by(col(NotificationRow.version).desc())
             .limit(1)
         )
     ).first()
+    return _notification(row) if row else None
 
 
-async def get_for_update(
-    session: AsyncSession, notification_id: uuid.UUID
-) -> NotificationRow | None:
-    return (
+async def get_for_update(session: AsyncSession, notification_id: uuid.UUID) -> Notification | None:
+    row = (
         await session.scalars(
             select(NotificationRow)
             .where(col(NotificationRow.id) == notification_id)
@@ -177,3 +187,56 @@ async def get_for_update(
             .execution_options(populate_existing=True)
         )
     ).first()
+    return _notification(row) if row else None
+
+
+async def save(session: AsyncSession, notification: Notification) -> None:
+    """Writes back what changed since it was loaded, in one statement; nothing if nothing did."""
+    changes = notification.changes()
+    if not changes:
+        return
+    message = changes.pop("message", None)
+    values: dict[str, Any] = {
+        name: value.value if isinstance(value, NotificationStatus) else value
+        for name, value in changes.items()
+    }
+    if message is not None:
+        values |= {
+            "kind": message.kind.value,
+            "recipient": message.recipient,
+            "subject": message.subject,
+            "body": message.body,
+        }
+    await session.execute(
+        update(NotificationRow)
+        .where(col(NotificationRow.id) == notification.id)
+        .values(values)
+        # The loaded row objects are never changed in place: nothing in the session to sync.
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _notification(row: NotificationRow) -> Notification:
+    message = None
+    if row.kind and row.recipient and row.subject is not None and row.body is not None:
+        message = Message(
+            kind=Kind(row.kind), recipient=row.recipient, subject=row.subject, body=row.body
+        )
+    return Notification(
+        id=row.id,
+        order_id=row.order_id,
+        channel=row.channel,
+        status=NotificationStatus(row.status),
+        next_attempt_at=row.next_attempt_at,
+        updated_at=row.updated_at,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        version=row.version,
+        picture=row.picture,
+        message=message,
+        sent_at=row.sent_at,
+    )
+
+
+def _values(statuses: Iterable[NotificationStatus]) -> list[str]:
+    return sorted(status.value for status in statuses)

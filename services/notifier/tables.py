@@ -8,11 +8,16 @@ from sqlalchemy import Column, DateTime, Index, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-# scheduled: waiting out the coalescing window, content not fixed yet.
-# sending: content fixed and handed to a channel; `next_attempt_at` is the lease.
-# retrying: the last attempt failed for a reason that may pass.
-# sent, failed, skipped (nothing new to tell): final.
-OPEN_STATUSES = ("scheduled", "sending", "retrying")
+from services.notifier.domain.notification import NotificationStatus
+
+_SCHEDULED, _SENDING, _RETRYING = (
+    NotificationStatus.SCHEDULED,
+    NotificationStatus.SENDING,
+    NotificationStatus.RETRYING,
+)
+# Partial index conditions, spelled as the migrations created them.
+SCHEDULED_ONLY = f"status = '{_SCHEDULED}'"
+OPEN_ONLY = f"status in ('{_SCHEDULED}', '{_SENDING}', '{_RETRYING}')"
 
 
 class NotifiedOrderRow(SQLModel, table=True):
@@ -38,18 +43,19 @@ class NotificationRow(SQLModel, table=True):
             "order_id",
             "channel",
             unique=True,
-            postgresql_where=text("status = 'scheduled'"),
+            postgresql_where=text(SCHEDULED_ONLY),
         ),
         Index(
             "ix_notification_due",
             "next_attempt_at",
-            postgresql_where=text("status in ('scheduled', 'sending', 'retrying')"),
+            postgresql_where=text(OPEN_ONLY),
         ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     order_id: str = Field(index=True)
     channel: str
+    # A `NotificationStatus` value, stored as its plain string.
     status: str
     version: int | None = None
     kind: str | None = None
