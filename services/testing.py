@@ -107,7 +107,9 @@ class BackorderSystem:
         postgres = self._run("postgres", DockerContainer(self.images.postgres), env=_PG)
         postgres.with_exposed_ports(5432)
         kafka_port = _free_port()
-        kafka = self._run("kafka", DockerContainer(self.images.kafka), env=_kafka_env(kafka_port))
+        kafka = self._run(
+            "kafka", DockerContainer(self.images.kafka), env=kafka_environment(kafka_port)
+        )
         kafka.with_bind_ports(_EXTERNAL_KAFKA_PORT, kafka_port)
         postgres.start()
         kafka.start()
@@ -223,7 +225,9 @@ _PG_READY = ["pg_isready", "-h", "127.0.0.1", "-U", "backorder"]
 _KAFKA_LISTENING = ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9092"]
 
 
-def _kafka_env(external_port: int) -> dict[str, str]:
+def kafka_environment(external_port: int) -> dict[str, str]:
+    """A single-node KRaft broker reached as kafka:9092 inside the network and as
+    127.0.0.1:`external_port` from the host; the official image and the stand-in read these."""
     return {
         "KAFKA_NODE_ID": "1",
         "KAFKA_PROCESS_ROLES": "broker,controller",

@@ -64,18 +64,20 @@ async def test_orders_and_receipts_sent_around_an_allocator_kill_are_all_filled_
     finally:
         await producer.stop()
 
+    expected = ["allocated"] * 45 + ["backordered"] * (ORDERS - 45)
     headers = {"Authorization": f"Bearer {backorder.api_token}"}
     async with httpx.AsyncClient(base_url=backorder.api_url, headers=headers) as api:
+
+        async def statuses() -> list[str]:
+            views = [(await api.get(f"/orders/{oid}")).json() for oid in order_ids]
+            return sorted(str(view.get("status")) for view in views)
+
         async with asyncio.timeout(120):
-            while True:
-                queue = (await api.get(f"/skus/{sku}/queue")).json()
-                if queue["received_total"] == 45 and len(queue["queue"]) == ORDERS - 45:
-                    break
+            while await statuses() != expected:
                 await asyncio.sleep(0.5)
-        assert queue["available"] == 0
-        assert [line["position"] for line in queue["queue"]] == list(range(1, ORDERS - 45 + 1))
-        statuses = [(await api.get(f"/orders/{oid}")).json()["status"] for oid in order_ids]
-        assert sorted(statuses) == ["allocated"] * 45 + ["backordered"] * (ORDERS - 45)
+        queue = (await api.get(f"/skus/{sku}/queue")).json()
+    assert (queue["received_total"], queue["available"]) == (45, 0)
+    assert [line["position"] for line in queue["queue"]] == list(range(1, ORDERS - 45 + 1))
 
     database = await asyncpg.connect(backorder.database_url.replace("+asyncpg", ""))
     try:

@@ -89,7 +89,7 @@ def mail_recipients() -> set[str]:
 
 
 def test_the_demo_runs_through_compose_with_the_native_demos_timelines(up: None) -> None:
-    output = compose("run", "--rm", "--no-deps", "order", "demo")
+    output = compose("run", "--rm", "--no-deps", "-T", "-e", "COLUMNS=250", "order", "demo")
     assert timelines(output) == EXPECTED
 
     # Every customer of the demo is mailed: Ada, Bob and Cyd about their mugs, Dan his refusal.

@@ -1,10 +1,14 @@
 """The deployable artefacts say what the code says: same services, commands, settings, topics."""
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 from typer.testing import CliRunner
 
 from services.api.app import create_api
@@ -153,3 +157,21 @@ def test_the_image_starts_the_command_line() -> None:
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["backorder"]' in dockerfile
     assert "BACKORDER_HTTP_PORT=8080" in dockerfile
+
+
+def test_the_image_lockfile_pins_a_version_of_every_dependency_that_satisfies_pyproject() -> None:
+    """The image installs only from deploy/requirements.lock: a dependency added to
+    pyproject.toml but not re-pinned (`deploy/bin/stack lock`) would be missing from it."""
+    pinned: dict[str, Version] = {}
+    for line in (DEPLOY / "requirements.lock").read_text().splitlines():
+        requirement, _, _ = line.partition(" ")
+        if "==" in requirement and not line.startswith((" ", "#")):
+            name, _, version = requirement.partition("==")
+            pinned[canonicalize_name(name)] = Version(version)
+    with (DEPLOY.parent / "pyproject.toml").open("rb") as file:
+        declared = tomllib.load(file)["project"]["dependencies"]
+    for text in declared:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in pinned, f"{name} is not in deploy/requirements.lock: run stack lock"
+        assert requirement.specifier.contains(pinned[name]), f"{name} {pinned[name]} vs {text}"
