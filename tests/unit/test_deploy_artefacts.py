@@ -164,9 +164,9 @@ def test_the_image_lockfile_pins_a_version_of_every_dependency_that_satisfies_py
     pyproject.toml but not re-pinned (`deploy/bin/stack lock`) would be missing from it."""
     pinned: dict[str, Version] = {}
     for line in (DEPLOY / "requirements.lock").read_text().splitlines():
-        requirement, _, _ = line.partition(" ")
-        if "==" in requirement and not line.startswith((" ", "#")):
-            name, _, version = requirement.partition("==")
+        pin, _, _ = line.partition(" ")
+        if "==" in pin and not line.startswith((" ", "#")):
+            name, _, version = pin.partition("==")
             pinned[canonicalize_name(name)] = Version(version)
     with (DEPLOY.parent / "pyproject.toml").open("rb") as file:
         declared = tomllib.load(file)["project"]["dependencies"]
