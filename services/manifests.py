@@ -137,11 +137,10 @@ def api_deployment() -> dict[str, Any]:
             {"name": "BACKORDER_API_PORT", "value": str(HTTP_PORT)},
             {"name": "BACKORDER_API_TOKEN", "valueFrom": {"secretKeyRef": API_TOKEN_SECRET}},
         ],
-        # Every route but the OpenAPI document wants the token, and none answers without
-        # the database; the document shows the process serves (uvicorn opens the port
-        # after the app's start-up).
-        "livenessProbe": _probe("/openapi.json", 10),
-        "readinessProbe": _probe("/openapi.json", 5),
+        # The probes need no token; ready means the database answers, as every look-up
+        # reads it.
+        "livenessProbe": _probe("/health/live", 10),
+        "readinessProbe": _probe("/health/ready", 5),
         "resources": RESOURCES["api"],
     }
     return _deployment("api", 2, _pod(container))
