@@ -72,11 +72,13 @@ async def set_policy(
         return
     backorders = policy.backorders if policy else None
     maximum = policy.max_backorder_quantity if policy else None
+    per_customer = policy.max_backorder_quantity_per_customer if policy else None
     max_wait = policy.max_wait.total_seconds() if policy and policy.max_wait else None
     alternatives = [other for other in policy.alternatives if other != sku] if policy else []
     values = {
         "backorders": backorders,
         "max_backorder_quantity": maximum,
+        "max_backorder_quantity_per_customer": per_customer,
         "max_wait_seconds": max_wait,
         "alternatives": alternatives,
         "updated_at": datetime.now(UTC),
@@ -97,6 +99,7 @@ async def set_policy(
             sku=sku,
             backorders=backorders,
             max_backorder_quantity=maximum,
+            max_backorder_quantity_per_customer=per_customer,
             max_wait_seconds=max_wait,
             alternatives=alternatives,
         ),

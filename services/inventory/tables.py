@@ -40,6 +40,7 @@ class SkuPolicyRow(SourcePositioned, table=True):
     # None after a tombstone: the configured default applies.
     backorders: str | None = None
     max_backorder_quantity: int | None = Field(default=None, sa_type=BigInteger)
+    max_backorder_quantity_per_customer: int | None = Field(default=None, sa_type=BigInteger)
     max_wait_seconds: float | None = None
     alternatives: list[str] = Field(
         default_factory=list,

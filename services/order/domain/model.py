@@ -92,12 +92,14 @@ class Order:
             customer.id,
             str(customer.email),
             customer.name,
+            customer.returning,
             self.placed_at,
             [(line.line_id, line.sku, line.quantity) for line in self.lines],
         ) == (
             placed.customer.id,
             str(placed.customer.email),
             placed.customer.name,
+            placed.customer.returning,
             placed.placed_at,
             [(line.line_id, line.sku, line.quantity) for line in placed.lines],
         )
