@@ -132,6 +132,7 @@ async def _set_policy(command: SetSkuPolicy, decision: Decision) -> None:
         max_backorder_quantity_per_customer=command.max_backorder_quantity_per_customer,
         max_wait_seconds=command.max_wait_seconds,
         alternatives=command.alternatives,
+        delay_incentive=command.delay_incentive,
         default_backorders=decision.default_backorders,
     )
 
@@ -248,6 +249,7 @@ async def _tell(decision: Decision, *, cause: str, outcome: Outcome) -> None:
                 eta_change=eta_change(item.eta_before, line.eta) if line.short else None,
                 reason=line.reason,
                 alternatives=alternatives if line.short else [],
+                delay_incentive=book.policy.delay_incentive if line.short else None,
                 revision=line.revision,
                 occurred_at=decision.now,
             ),

@@ -168,6 +168,7 @@ def _policy(row: dict[str, Any], default_backorders: str) -> Policy:
         returning_customers_only=backorders == "returning_customers",
         max_backorder_quantity=row["max_backorder_quantity"],
         max_backorder_quantity_per_customer=row["max_backorder_quantity_per_customer"],
+        delay_incentive=row["delay_incentive"],
         max_wait=timedelta(seconds=min(max_wait, _LONGEST)) if max_wait else None,
         alternatives=tuple(row["alternatives"] or ()),
     )
@@ -229,6 +230,7 @@ def set_policy(
     max_backorder_quantity_per_customer: int | None,
     max_wait_seconds: float | None,
     alternatives: list[str],
+    delay_incentive: str | None,
     default_backorders: str,
 ) -> None:
     opened.row.update(
@@ -237,6 +239,7 @@ def set_policy(
         max_backorder_quantity_per_customer=max_backorder_quantity_per_customer,
         max_wait_seconds=max_wait_seconds,
         alternatives=alternatives,
+        delay_incentive=delay_incentive,
     )
     opened.book.policy = _policy(opened.row, default_backorders)
 
@@ -310,6 +313,7 @@ _UPDATE_BOOK = (
                 "max_backorder_quantity_per_customer",
                 "max_wait_seconds",
                 "alternatives",
+                "delay_incentive",
                 "updated_at",
             )
         }
@@ -332,6 +336,7 @@ def _book_row(opened: OpenBook, *, now: datetime) -> dict[str, Any]:
         "max_backorder_quantity_per_customer": row["max_backorder_quantity_per_customer"],
         "max_wait_seconds": row["max_wait_seconds"],
         "alternatives": row["alternatives"],
+        "delay_incentive": row["delay_incentive"],
         "updated_at": now,
     }
 

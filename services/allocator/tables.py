@@ -22,6 +22,7 @@ class SkuBookRow(SQLModel, table=True):
         default_factory=list,
         sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     )
+    delay_incentive: str | None = None
     # The queue's counters (see services/allocator/domain/book.py): the arrival number the next
     # waiting line draws, units ever queued, and units that left it at the head.
     next_seq: int = Field(default=1, sa_column=Column(BigInteger, nullable=False, default=1))

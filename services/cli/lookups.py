@@ -36,6 +36,8 @@ def queue(sku: str = typer.Argument(..., help="the SKU"), as_json: bool = JSON_O
         + (f", at most {limit} waiting" if limit else "")
         + (f", at most {per_customer} per customer" if per_customer is not None else "")
     )
+    if book.delay_incentive:
+        console.print(f"offered for the wait: {book.delay_incentive}", markup=False)
     now = datetime.now(UTC)
     table = Table("#", "order", "line", "quantity", "reserved", "waiting", "waited")
     for row in book.queue:

@@ -46,6 +46,7 @@ class SkuPolicyRow(SourcePositioned, table=True):
         default_factory=list,
         sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     )
+    delay_incentive: str | None = None
     # Counts the policy messages applied, giving each forwarded command its own id.
     revision: int = 0
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -60,6 +60,7 @@ class _SkuQueueBase(_View):
     received_total: int
     max_backorder_quantity: int | None
     max_backorder_quantity_per_customer: int | None = None
+    delay_incentive: str | None = None
     queue: list[QueuedLineView]
 
 

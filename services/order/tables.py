@@ -49,6 +49,7 @@ class OrderLineRow(SQLModel, table=True):
         default_factory=list,
         sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     )
+    delay_incentive: str | None = None
 
 
 class PendingCancellationRow(SQLModel, table=True):

@@ -5,10 +5,12 @@ from typing import Annotated, Literal
 from pydantic import EmailStr, Field, NonNegativeInt, model_validator
 
 from shared.contracts.common import (
+    INCENTIVE_MAX_LENGTH,
     AwareDatetime,
     Contract,
     Duration,
     Identifier,
+    IncentiveText,
     Quantity,
     ShortText,
     Sku,
@@ -106,3 +108,9 @@ class SkuPolicy(Contract):
     max_wait: Duration | None = None
     # Offered in backorder and delay messages while they are in stock.
     alternatives: list[Sku] = Field(default_factory=list, max_length=20)
+    delay_incentive: IncentiveText | None = Field(
+        default=None,
+        description="One line offered for the wait in backordered and date-changed notices "
+        f'(e.g. "10% off your next order with code WAIT10"), up to {INCENTIVE_MAX_LENGTH} '
+        "characters.",
+    )

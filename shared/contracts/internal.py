@@ -60,6 +60,7 @@ class SetSkuPolicy(Contract):
     max_backorder_quantity_per_customer: NonNegativeInt | None = None
     max_wait_seconds: PositiveFloat | None = None
     alternatives: list[str] = Field(default_factory=list)
+    delay_incentive: str | None = None
 
 
 AllocationCommand = Annotated[
@@ -85,6 +86,8 @@ class LineAllocationChanged(Contract):
     eta_change: EtaChange | None = None
     reason: str | None = None
     alternatives: list[str] = Field(default_factory=list)
+    # While the line waits: the SKU policy's offer for the wait, if it has one.
+    delay_incentive: str | None = Field(default=None, exclude_if=lambda value: value is None)
     # Grows with every change of the line, so a stale or repeated event is recognised.
     revision: PositiveInt
     occurred_at: datetime

@@ -1,6 +1,7 @@
-"""Issue 9, parts 2 and 3 end to end, through the upstream topics only: backorders only for
-returning customers (the shop's word or this system's history) and a per-customer cap per
-SKU; duplicates, and bad input for every new field."""
+"""Issue 9, parts 2, 3 and 5 end to end, through the upstream topics only: backorders only
+for returning customers (the shop's word or this system's history), a per-customer cap per
+SKU, and a policy's delay incentive in the mails and webhooks; duplicates, and bad input for
+every new field."""
 
 import json
 from collections.abc import AsyncIterator
@@ -13,10 +14,12 @@ import pytest_asyncio
 from shared.contracts.headers import DLQ_REASON
 from shared.contracts.topics import (
     ORDERS_PLACED,
+    RESTOCK_SCHEDULED,
     SKU_POLICY,
     STOCK_RECEIVED,
 )
 from shared.messaging.client import EdgeClient, TopicTail
+from tests.integration.test_notifications import restock, told
 from tests.support.checks import (
     assert_books_consistent,
     latest,
@@ -24,11 +27,13 @@ from tests.support.checks import (
     wait_for_statuses,
     wait_for_value,
 )
-from tests.support.shop import order_placed, stock_received, unique
+from tests.support.receivers import Mailbox, WebhookReceiver
+from tests.support.shop import customer_email, order_placed, stock_received, unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 ONLY_RETURNING = "only accepted from returning customers"
+OFFER = "10% off your next order with code WAIT10"
 
 
 def order_of(
@@ -178,6 +183,53 @@ async def test_a_redelivered_order_changes_nothing_and_a_changed_word_is_a_confl
     assert "per customer" in line["reason"]
 
 
+async def test_the_incentive_is_offered_while_the_order_waits_and_only_then(
+    shop: EdgeClient,
+    status_changes: TopicTail,
+    db: asyncpg.Connection,
+    mailbox: Mailbox,
+    webhooks: WebhookReceiver,
+) -> None:
+    lamp, plain = unique("LAMP"), unique("PLAIN")
+    await set_policy(shop, db, lamp, delay_incentive=OFFER, backorders="allow")
+    waiting, quiet = unique("o"), unique("o")
+    await shop.publish(ORDERS_PLACED.name, key=waiting, value=order_placed(waiting, (lamp, 2)))
+    await shop.publish(ORDERS_PLACED.name, key=quiet, value=order_placed(quiet, (plain, 1)))
+    await told(mailbox, webhooks, waiting, 1)
+    await told(mailbox, webhooks, quiet, 1)
+    assert f"For your wait for {lamp}: {OFFER}" in mailbox.to(customer_email(waiting))[0].body
+    first_hook = webhooks.for_order(waiting)[0]
+    assert first_hook.payload["delay_incentives"] == {lamp: OFFER}
+    assert first_hook.order["lines"][0]["delay_incentive"] == OFFER
+    assert latest(status_changes, waiting)["lines"][0]["delay_incentive"] == OFFER  # type: ignore[index]
+
+    # no policy offers anything: not a word, not a field
+    assert "For your wait" not in mailbox.to(customer_email(quiet))[0].body
+    quiet_hook = webhooks.for_order(quiet)[0]
+    assert "delay_incentives" not in quiet_hook.payload
+    assert "delay_incentive" not in quiet_hook.order["lines"][0]
+
+    # a date that moves later: the delay notice offers it again
+    po = unique("po")
+    await shop.publish(RESTOCK_SCHEDULED.name, key=lamp, value=restock(po, lamp, 2, 0))
+    await told(mailbox, webhooks, waiting, 2)
+    await shop.publish(RESTOCK_SCHEDULED.name, key=lamp, value=restock(po, lamp, 2, 7))
+    await told(mailbox, webhooks, waiting, 3)
+    delay = mailbox.to(customer_email(waiting))[2]
+    assert delay.subject == f"Your order {waiting} is delayed"
+    assert f"For your wait for {lamp}: {OFFER}" in delay.body
+    assert webhooks.for_order(waiting)[2].payload["delay_incentives"] == {lamp: OFFER}
+
+    # ready to ship: nothing is offered for a wait that is over
+    await shop.publish(STOCK_RECEIVED.name, key=lamp, value=stock_received(unique("r"), lamp, 2))
+    await told(mailbox, webhooks, waiting, 4)
+    ready = webhooks.for_order(waiting)[3]
+    assert ready.kind == "allocated"
+    assert "delay_incentives" not in ready.payload
+    assert "delay_incentive" not in ready.order["lines"][0]
+    assert "For your wait" not in mailbox.to(customer_email(waiting))[3].body
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def dead_letters(shop: EdgeClient) -> AsyncIterator[dict[str, TopicTail]]:
     tails = {topic.name: await shop.tail(topic.dlq) for topic in (ORDERS_PLACED, SKU_POLICY)}
@@ -192,6 +244,10 @@ BAD_POLICIES: list[tuple[str, dict[str, Any], str]] = [
     ("backorders", {"backorders": "returning"}, "backorders"),
     ("cap-negative", {"max_backorder_quantity_per_customer": -1}, "greater than or equal to 0"),
     ("cap-text", {"max_backorder_quantity_per_customer": "lots"}, "per_customer"),
+    ("incentive-long", {"delay_incentive": "x" * 201}, "at most 200 characters"),
+    ("incentive-empty", {"delay_incentive": "  "}, "at least 1 character"),
+    ("incentive-lines", {"delay_incentive": "save\nnow"}, "control character U+000A"),
+    ("incentive-number", {"delay_incentive": 10}, "delay_incentive"),
 ]
 
 
@@ -217,12 +273,7 @@ async def test_a_bad_new_policy_field_is_dead_lettered_and_the_old_policy_stays(
     assert reason in dict(letter.headers)[DLQ_REASON].decode()
     # a good policy behind it is still applied; the bad one never was
     await set_policy(shop, db, sku, backorders="returning_customers")
-    assert (
-        await db.fetchval(
-            "select max_backorder_quantity_per_customer from sku_book where sku = $1", sku
-        )
-        is None
-    )
+    assert await db.fetchval("select delay_incentive from sku_book where sku = $1", sku) is None
 
 
 @pytest.mark.parametrize("returning", ["yes", "true", 1])

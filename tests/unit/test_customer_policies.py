@@ -2,9 +2,11 @@
 offer a policy makes for the wait: the pure rules, the books that follow them, the notices."""
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -15,9 +17,13 @@ from services.allocator.domain.model import Line, Policy
 from services.allocator.domain.reference import ReferenceBook
 from services.allocator.repository import _policy as policy_in_force
 from services.allocator.tables import SkuBookRow
+from services.notifier.channels.webhook import WebhookChannel
+from services.notifier.domain.model import Kind
+from services.notifier.rendering import Rendered, Templates
 from services.order.domain.customers import is_returning
 from services.order.domain.model import Order
 from shared.contracts.inputs import OrderPlaced, SkuPolicy
+from shared.contracts.outputs import OrderStatusChanged
 from shared.messaging.errors import poison_reason
 from shared.settings import Settings
 from tests.support.waiting_lines import InMemoryWaitingLines
@@ -25,6 +31,7 @@ from tests.support.waiting_lines import InMemoryWaitingLines
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
 RETURNING_ONLY = Policy(returning_customers_only=True)
 NEWCOMER, REGULAR = Applicant("c-new", returning=False), Applicant("c-old", returning=True)
+OFFER = "10% off your next order with code WAIT10"
 
 
 def line(order: str, quantity: int) -> Line:
@@ -175,14 +182,16 @@ def test_policies_take_the_new_fields_and_leave_them_unset_by_default() -> None:
         policy(
             backorders="returning_customers",
             max_backorder_quantity_per_customer=0,
+            delay_incentive=f"  {OFFER} ",
         )
     )
     assert (taken.backorders, taken.max_backorder_quantity_per_customer) == (
         "returning_customers",
         0,
     )
+    assert taken.delay_incentive == OFFER
     plain = SkuPolicy.model_validate(policy())
-    assert plain.max_backorder_quantity_per_customer is None
+    assert (plain.max_backorder_quantity_per_customer, plain.delay_incentive) == (None, None)
 
 
 @pytest.mark.parametrize(
@@ -191,6 +200,11 @@ def test_policies_take_the_new_fields_and_leave_them_unset_by_default() -> None:
         ({"backorders": "returning"}, "backorders"),
         ({"max_backorder_quantity_per_customer": -1}, "max_backorder_quantity_per_customer"),
         ({"max_backorder_quantity_per_customer": 1.5}, "max_backorder_quantity_per_customer"),
+        ({"delay_incentive": "x" * 201}, "at most 200 characters"),
+        ({"delay_incentive": "   "}, "at least 1 character"),
+        ({"delay_incentive": "first line\nsecond line"}, "control character U+000A"),
+        ({"delay_incentive": "WAIT\x0010"}, "control character U+0000"),
+        ({"delay_incentive": 10}, "delay_incentive"),
     ],
 )
 def test_bad_policy_fields_are_refused_with_a_reason(fields: dict[str, Any], fragment: str) -> None:
@@ -213,12 +227,80 @@ def test_a_shop_may_say_whether_the_customer_is_returning_but_only_as_true_or_fa
         assert "returning" in refusal(OrderPlaced, placed({"returning": bad}))
 
 
+def waiting(*, incentive: str | None, status: str = "backordered") -> OrderStatusChanged:
+    backordered = 2 if status == "backordered" else 0
+    return OrderStatusChanged.model_validate(
+        {
+            "order_id": "o-1",
+            "status": status,
+            "version": 1,
+            "occurred_at": NOW,
+            "customer": {"id": "c-1", "email": "ada@example.com", "name": "Ada"},
+            "lines": [
+                {
+                    "line_id": "1",
+                    "sku": "LAMP",
+                    "quantity": 2,
+                    "allocated": 2 - backordered,
+                    "backordered": backordered,
+                    "rejected": 0,
+                    "status": status,
+                    **({"delay_incentive": incentive} if incentive else {}),
+                }
+            ],
+        }
+    )
+
+
+def test_the_backordered_and_date_changed_mails_carry_the_incentive() -> None:
+    latest = waiting(incentive=OFFER)
+    for kind in (Kind.BACKORDERED, Kind.DATE_CHANGED):
+        assert f"For your wait for LAMP: {OFFER}" in Templates().render(kind, latest, None).text
+
+
+def test_no_incentive_is_mentioned_where_none_is_set_or_nothing_waits_any_more() -> None:
+    plain = Templates().render(Kind.BACKORDERED, waiting(incentive=None), None).text
+    assert "For your wait" not in plain
+    # the picture of a filled line no longer carries it, and a ready mail would not show it
+    ready = Templates().render(Kind.ALLOCATED, waiting(incentive=OFFER), None).text
+    assert "For your wait" not in ready
+
+
+def webhook_body(kind: Kind, latest: OrderStatusChanged) -> dict[str, Any]:
+    settings = Settings(
+        webhook_url="http://shop.example/hook",
+        webhook_secret="s" * 16,
+    )
+    webhook = WebhookChannel(settings, httpx.AsyncClient())
+    body = webhook.body(
+        notification_id="n-1", kind=kind, latest=latest, rendered=Rendered("s", "t")
+    )
+    parsed: dict[str, Any] = json.loads(body)
+    return parsed
+
+
+def test_the_webhook_body_names_the_incentive_per_sku_and_leaves_it_out_otherwise() -> None:
+    told = webhook_body(Kind.BACKORDERED, waiting(incentive=OFFER))
+    assert told["delay_incentives"] == {"LAMP": OFFER}
+    assert told["order"]["lines"][0]["delay_incentive"] == OFFER
+    plain = webhook_body(Kind.BACKORDERED, waiting(incentive=None))
+    assert "delay_incentives" not in plain
+    assert "delay_incentive" not in plain["order"]["lines"][0]
+    assert "delay_incentives" not in webhook_body(Kind.CANCELLED, waiting(incentive=OFFER))
+
+
 def test_a_replay_that_changes_the_shops_word_on_the_customer_is_not_the_same_order() -> None:
     said = OrderPlaced.model_validate(placed({"returning": True}))
     order = Order.place(said)
     assert order.same_as(said)
     assert not order.same_as(OrderPlaced.model_validate(placed({"returning": False})))
     assert not order.same_as(OrderPlaced.model_validate(placed({})))
+
+
+def test_pictures_say_nothing_new_about_customers_and_lines_where_nothing_was_set() -> None:
+    quiet = waiting(incentive=None).model_dump(mode="json")
+    assert "returning" not in quiet["customer"]
+    assert "delay_incentive" not in quiet["lines"][0]
 
 
 def test_the_default_setting_may_take_backorders_from_returning_customers_only() -> None:

@@ -12,6 +12,8 @@ class Policy:
     max_backorder_quantity: int | None = None
     # Units one customer may have waiting for the SKU.
     max_backorder_quantity_per_customer: int | None = None
+    # Told with the waiting lines: the shop's offer for the wait.
+    delay_incentive: str | None = None
     # None: the global default applies (which may be "wait forever").
     max_wait: timedelta | None = None
     alternatives: tuple[str, ...] = ()
