@@ -139,7 +139,10 @@ async def test_a_customer_waits_for_at_most_the_cap_and_the_excess_is_rejected(
 
 
 async def test_a_redelivered_order_changes_nothing_and_a_changed_word_is_a_conflict(
-    shop: EdgeClient, status_changes: TopicTail, db: asyncpg.Connection
+    shop: EdgeClient,
+    status_changes: TopicTail,
+    db: asyncpg.Connection,
+    dead_letters: dict[str, TopicTail],
 ) -> None:
     sku, customer = unique("SKU"), unique("c")
     await set_policy(
@@ -149,7 +152,8 @@ async def test_a_redelivered_order_changes_nothing_and_a_changed_word_is_a_confl
     await place(shop, order)
     await wait_for_statuses(status_changes, {order["order_id"]: "backordered"})
     await place(shop, order)  # the same message again: still one line waiting for 2
-    await place(shop, order_of(customer, order["order_id"], (sku, 2), returning=False))
+    # the same order, but the shop now says the customer is not returning: a conflict
+    await place(shop, {**order, "customer": {**order["customer"], "returning": False}})
     marker = unique("o")  # behind both on the same partition: once it is told, they were read
     await shop.publish(
         ORDERS_PLACED.name,
@@ -157,6 +161,11 @@ async def test_a_redelivered_order_changes_nothing_and_a_changed_word_is_a_confl
         value=order_of(customer, marker, (unique("SKU"), 1)),
     )
     await wait_for_statuses(status_changes, {marker: "backordered"})
+    tail = dead_letters[ORDERS_PLACED.name]
+    key = order["order_id"].encode()
+    await tail.wait_for(lambda _: any(r.key == key for r in tail.records), timeout=60)
+    letter = next(r for r in tail.records if r.key == key)
+    assert "conflict" in dict(letter.headers)[DLQ_REASON].decode()
     versions = status_changes.values(key=order["order_id"])
     assert [v["version"] for v in versions] == [1]
     assert (
