@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     database_ssl: Literal["disable", "require", "verify-full"] = "disable"
     database_ssl_rootcert: FilePath | None = None
     # SKUs that never received an inventory.sku-policy message follow this.
-    default_backorders: Literal["allow", "deny"] = "allow"
+    default_backorders: Literal["allow", "deny", "returning_customers"] = "allow"
     # A cancel whose order has not arrived within this time is dead-lettered.
     cancel_wait_seconds: PositiveFloat = 300.0
     cancel_sweep_interval_seconds: PositiveFloat = 1.0

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from services.allocator import repository
+from services.allocator.domain.admission import Applicant
 from services.allocator.domain.book import Told
 from services.allocator.domain.eta import Schedule
 from services.allocator.domain.model import Line
@@ -79,7 +80,8 @@ async def _allocate(command: AllocateLine, decision: Decision) -> None:
     line = Line(order_id=command.order_id, line_id=command.line_id, quantity=command.quantity)
     early = await decision.early_cancels.take(session, line.key)
     if early is None:
-        await book.request(line, decision.now)
+        applicant = Applicant(command.customer_id, command.returning_customer)
+        await book.request(line, decision.now, applicant)
     else:
         line.requested_at = decision.now
         book.refuse_cancelled(line, early.reason)
@@ -127,8 +129,10 @@ async def _set_policy(command: SetSkuPolicy, decision: Decision) -> None:
         decision.opened,
         backorders=command.backorders,
         max_backorder_quantity=command.max_backorder_quantity,
+        max_backorder_quantity_per_customer=command.max_backorder_quantity_per_customer,
         max_wait_seconds=command.max_wait_seconds,
         alternatives=command.alternatives,
+        delay_incentive=command.delay_incentive,
         default_backorders=decision.default_backorders,
     )
 
@@ -157,6 +161,19 @@ async def handle_commands(
         for sku, received in by_sku.items()
     }
     await repository.read_ahead(uow.session, named, books)
+    await repository.read_customers_ahead(
+        uow.session,
+        {
+            sku: {
+                r.command.customer_id
+                for r in received
+                if isinstance(r.command, AllocateLine) and r.command.customer_id
+            }
+            for sku, received in by_sku.items()
+            if books[sku].book.policy.max_backorder_quantity_per_customer is not None
+        },
+        {sku: opened.lines for sku, opened in books.items()},
+    )
     early_cancels = await repository.EarlyCancels.take_for(
         uow.session,
         [
@@ -232,6 +249,7 @@ async def _tell(decision: Decision, *, cause: str, outcome: Outcome) -> None:
                 eta_change=eta_change(item.eta_before, line.eta) if line.short else None,
                 reason=line.reason,
                 alternatives=alternatives if line.short else [],
+                delay_incentive=book.policy.delay_incentive if line.short else None,
                 revision=line.revision,
                 occurred_at=decision.now,
             ),

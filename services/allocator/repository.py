@@ -45,6 +45,11 @@ _WAITING_DOWN_FROM = text(
     f"select {_LINE_COLUMNS} from allocation_line"
     " where sku = :sku and waiting > 0 and seq <= :seq order by seq desc limit :limit"
 )
+_CUSTOMERS_WAITING = text(
+    "select sku, customer_id, order_id, line_id, waiting from allocation_line"
+    " where waiting > 0 and customer_id is not null and (sku, customer_id) in"
+    " (select * from unnest(cast(:s as text[]), cast(:c as text[])))"
+)
 _FIRST_BEYOND = text(
     f"select {_LINE_COLUMNS} from allocation_line"
     " where sku = :sku and waiting > 0 and through > :through order by through limit 1"
@@ -77,6 +82,8 @@ class StoredLines:
         self._sku = sku
         # Lines read ahead for a batch's commands (None: not stored), as they were read.
         self.read_ahead: dict[Key, Line | None] = {}
+        # The waiting lines of a batch's customers, where the SKU caps each customer.
+        self.customers_read_ahead: dict[str, list[tuple[Key, int]]] = {}
 
     async def find(self, key: Key) -> Line | None:
         if key in self.read_ahead:
@@ -94,6 +101,11 @@ class StoredLines:
     async def first_waiting_beyond(self, through: int) -> Line | None:
         found = await self._lines(_FIRST_BEYOND, through=through)
         return found[0] if found else None
+
+    async def waiting_of(self, customer_id: str) -> list[tuple[Key, int]]:
+        if customer_id not in self.customers_read_ahead:
+            await read_customers_ahead(self._session, {self._sku: {customer_id}}, {self._sku: self})
+        return self.customers_read_ahead[customer_id]
 
     async def _lines(self, query: Any, **params: int) -> list[Line]:
         result = await self._session.execute(query, {"sku": self._sku, **params})
@@ -129,11 +141,34 @@ async def read_ahead(
             store.read_ahead[key] = stored.get(key)
 
 
+async def read_customers_ahead(
+    session: AsyncSession, wanted: dict[str, set[str]], stores: dict[str, StoredLines]
+) -> None:
+    """The waiting lines of the customers a batch names per SKU, in one query: what the
+    per-customer caps of those SKUs count."""
+    pairs = [(sku, customer) for sku, customers in wanted.items() for customer in customers]
+    if not pairs:
+        return
+    for sku, customer in pairs:
+        stores[sku].customers_read_ahead[customer] = []
+    found = await session.execute(
+        _CUSTOMERS_WAITING, {"s": [p[0] for p in pairs], "c": [p[1] for p in pairs]}
+    )
+    for row in found:
+        stores[row.sku].customers_read_ahead[row.customer_id].append(
+            ((row.order_id, row.line_id), row.waiting)
+        )
+
+
 def _policy(row: dict[str, Any], default_backorders: str) -> Policy:
     max_wait = row["max_wait_seconds"]
+    backorders = row["backorders"] or default_backorders
     return Policy(
-        backorders_allowed=(row["backorders"] or default_backorders) == "allow",
+        backorders_allowed=backorders != "deny",
+        returning_customers_only=backorders == "returning_customers",
         max_backorder_quantity=row["max_backorder_quantity"],
+        max_backorder_quantity_per_customer=row["max_backorder_quantity_per_customer"],
+        delay_incentive=row["delay_incentive"],
         max_wait=timedelta(seconds=min(max_wait, _LONGEST)) if max_wait else None,
         alternatives=tuple(row["alternatives"] or ()),
     )
@@ -192,15 +227,19 @@ def set_policy(
     *,
     backorders: str | None,
     max_backorder_quantity: int | None,
+    max_backorder_quantity_per_customer: int | None,
     max_wait_seconds: float | None,
     alternatives: list[str],
+    delay_incentive: str | None,
     default_backorders: str,
 ) -> None:
     opened.row.update(
         backorders=backorders,
         max_backorder_quantity=max_backorder_quantity,
+        max_backorder_quantity_per_customer=max_backorder_quantity_per_customer,
         max_wait_seconds=max_wait_seconds,
         alternatives=alternatives,
+        delay_incentive=delay_incentive,
     )
     opened.book.policy = _policy(opened.row, default_backorders)
 
@@ -271,8 +310,10 @@ _UPDATE_BOOK = (
                 "newest_requested_at",
                 "backorders",
                 "max_backorder_quantity",
+                "max_backorder_quantity_per_customer",
                 "max_wait_seconds",
                 "alternatives",
+                "delay_incentive",
                 "updated_at",
             )
         }
@@ -292,8 +333,10 @@ def _book_row(opened: OpenBook, *, now: datetime) -> dict[str, Any]:
         "newest_requested_at": state.newest_requested_at,
         "backorders": row["backorders"],
         "max_backorder_quantity": row["max_backorder_quantity"],
+        "max_backorder_quantity_per_customer": row["max_backorder_quantity_per_customer"],
         "max_wait_seconds": row["max_wait_seconds"],
         "alternatives": row["alternatives"],
+        "delay_incentive": row["delay_incentive"],
         "updated_at": now,
     }
 
@@ -303,6 +346,8 @@ def _line_row(line: Line, *, sku: str, now: datetime) -> dict[str, Any]:
         "order_id": line.order_id,
         "line_id": line.line_id,
         "sku": sku,
+        # Written when the line is first stored, never updated: lines read back lack it.
+        "customer_id": line.customer_id,
         "seq": line.seq or 0,
         "through": line.through,
         "quantity": line.quantity,

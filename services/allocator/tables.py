@@ -16,11 +16,13 @@ class SkuBookRow(SQLModel, table=True):
     received_total: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     backorders: str | None = None
     max_backorder_quantity: int | None = Field(default=None, sa_type=BigInteger)
+    max_backorder_quantity_per_customer: int | None = Field(default=None, sa_type=BigInteger)
     max_wait_seconds: float | None = None
     alternatives: list[str] = Field(
         default_factory=list,
         sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     )
+    delay_incentive: str | None = None
     # The queue's counters (see services/allocator/domain/book.py): the arrival number the next
     # waiting line draws, units ever queued, and units that left it at the head.
     next_seq: int = Field(default=1, sa_column=Column(BigInteger, nullable=False, default=1))
@@ -41,11 +43,20 @@ class AllocationLineRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_allocation_line_queue", "sku", "seq", postgresql_where=text("waiting > 0")),
         Index("ix_allocation_line_through", "sku", "through", postgresql_where=text("waiting > 0")),
+        # A customer's waiting lines of a SKU: what a per-customer cap counts.
+        Index(
+            "ix_allocation_line_customer",
+            "sku",
+            "customer_id",
+            postgresql_where=text("waiting > 0 and customer_id is not null"),
+        ),
     )
 
     order_id: str = Field(primary_key=True)
     line_id: str = Field(primary_key=True)
     sku: str
+    # Whose line it is, as the order service stamped it; None on lines from before.
+    customer_id: str | None = None
     # Arrival number and units queued up to and including the line; 0 if it never waited.
     seq: int = Field(sa_type=BigInteger)
     through: int = Field(

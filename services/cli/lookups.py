@@ -28,12 +28,16 @@ def queue(sku: str = typer.Argument(..., help="the SKU"), as_json: bool = JSON_O
         typer.echo(book.in_force(default_backorders=default).model_dump_json(indent=2))
         return
     policy = book.backorders or f"default ({default})"
-    limit = book.max_backorder_quantity
+    limit, per_customer = book.max_backorder_quantity, book.max_backorder_quantity_per_customer
     console = Console()
     console.print(
         f"[bold]{sku}[/bold]: {book.available} on hand unheld, {book.received_total} "
-        f"received in all; backorders {policy}" + (f", at most {limit} waiting" if limit else "")
+        f"received in all; backorders {policy}"
+        + (f", at most {limit} waiting" if limit else "")
+        + (f", at most {per_customer} per customer" if per_customer is not None else "")
     )
+    if book.delay_incentive:
+        console.print(f"offered for the wait: {book.delay_incentive}", markup=False)
     now = datetime.now(UTC)
     table = Table("#", "order", "line", "quantity", "reserved", "waiting", "waited")
     for row in book.queue:

@@ -72,13 +72,17 @@ async def set_policy(
         return
     backorders = policy.backorders if policy else None
     maximum = policy.max_backorder_quantity if policy else None
+    per_customer = policy.max_backorder_quantity_per_customer if policy else None
+    incentive = policy.delay_incentive if policy else None
     max_wait = policy.max_wait.total_seconds() if policy and policy.max_wait else None
     alternatives = [other for other in policy.alternatives if other != sku] if policy else []
     values = {
         "backorders": backorders,
         "max_backorder_quantity": maximum,
+        "max_backorder_quantity_per_customer": per_customer,
         "max_wait_seconds": max_wait,
         "alternatives": alternatives,
+        "delay_incentive": incentive,
         "updated_at": datetime.now(UTC),
         **SourcePositioned.columns(position),
     }
@@ -97,8 +101,10 @@ async def set_policy(
             sku=sku,
             backorders=backorders,
             max_backorder_quantity=maximum,
+            max_backorder_quantity_per_customer=per_customer,
             max_wait_seconds=max_wait,
             alternatives=alternatives,
+            delay_incentive=incentive,
         ),
         event_type="SetSkuPolicy",
         event_id=event_id(CONSUMER, "policy", sku, str(revision)),

@@ -40,11 +40,13 @@ class SkuPolicyRow(SourcePositioned, table=True):
     # None after a tombstone: the configured default applies.
     backorders: str | None = None
     max_backorder_quantity: int | None = Field(default=None, sa_type=BigInteger)
+    max_backorder_quantity_per_customer: int | None = Field(default=None, sa_type=BigInteger)
     max_wait_seconds: float | None = None
     alternatives: list[str] = Field(
         default_factory=list,
         sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     )
+    delay_incentive: str | None = None
     # Counts the policy messages applied, giving each forwarded command its own id.
     revision: int = 0
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

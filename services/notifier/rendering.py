@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 
-from services.notifier.domain.model import Kind, date_moves, headline_move
+from services.notifier.domain.model import Kind, date_moves, delay_incentives, headline_move
 from shared.contracts.outputs import OrderLineState, OrderStatusChanged
 
 BUILT_IN = Path(__file__).parent / "templates"
@@ -72,6 +72,7 @@ def _values(
         "status": latest.status,
         "reason": _reason(kind, latest),
         "move": headline_move(moves),
+        "incentives": delay_incentives(kind, latest),
         "lines": [
             {
                 "sku": line.sku,

@@ -14,7 +14,8 @@ from services.ops.views import (
 )
 
 _SKU_BOOK = text(
-    "select sku, available, received_total, backorders, max_backorder_quantity"
+    "select sku, available, received_total, backorders, max_backorder_quantity,"
+    " max_backorder_quantity_per_customer, delay_incentive"
     " from sku_book where sku = :sku"
 )
 _SKU_QUEUE = text(
@@ -45,6 +46,8 @@ async def sku_queue(session: AsyncSession, *, sku: str) -> SkuBook | None:
         received_total=book.received_total,
         backorders=book.backorders,
         max_backorder_quantity=book.max_backorder_quantity,
+        max_backorder_quantity_per_customer=book.max_backorder_quantity_per_customer,
+        delay_incentive=book.delay_incentive,
         queue=[QueuedLineView.model_validate(row) for row in waiting],
     )
 

@@ -59,6 +59,8 @@ class _SkuQueueBase(_View):
     available: int
     received_total: int
     max_backorder_quantity: int | None
+    max_backorder_quantity_per_customer: int | None = None
+    delay_incentive: str | None = None
     queue: list[QueuedLineView]
 
 

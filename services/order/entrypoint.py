@@ -55,6 +55,7 @@ async def on_orders_placed(
     async with runtime.unit_of_work() as uow:
         stored = Orders(uow.session)
         await stored.open([order.order_id for order in orders], with_early_cancels=True)
+        await stored.read_purchases(order.customer.id for order in orders)
         for item in placed:
             with item.handling():
                 await handlers.place_order(

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.order import repository
 from services.order.domain import fitting
+from services.order.domain.customers import is_returning
 from services.order.domain.model import Order
 from services.order.repository import Orders
 from services.order.tables import PendingCancellationRow
@@ -44,6 +45,10 @@ async def place_order(
         )
     order = Order.place(placed)
     orders.place(order)
+    returning = is_returning(
+        shop_says=placed.customer.returning,
+        bought_here_before=await orders.bought_before(placed.customer.id),
+    )
     for early in await orders.early_cancels(order.order_id):
         unknown = order.unknown_lines(early.line_ids)
         if unknown:
@@ -62,6 +67,8 @@ async def place_order(
                     line_id=line.line_id,
                     sku=line.sku,
                     quantity=line.quantity,
+                    customer_id=order.customer.id,
+                    returning_customer=returning,
                 ),
                 event_type="AllocateLine",
                 event_id=event_id(CONSUMER, "allocate", order.order_id, line.line_id),

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.order.domain.customers import PURCHASED
 from services.order.domain.model import Order, OrderLine, Picture
 from services.order.tables import CustomerOrderRow, OrderLineRow, PendingCancellationRow
 from shared.contracts.inputs import Customer
@@ -28,6 +29,7 @@ _SELECT_ORDERS = select(
     _orders.c.customer_id,
     _orders.c.customer_email,
     _orders.c.customer_name,
+    _orders.c.customer_returning,
     _orders.c.placed_at,
     _orders.c.version,
     _orders.c.published,
@@ -60,6 +62,8 @@ class Orders:
         self._placed: dict[str, Order] = {}
         self._changed: dict[str, Order] = {}
         self._early_cancels: dict[str, list[PendingCancellationRow]] = {}
+        # Whether each customer asked about has an earlier order here that was a purchase.
+        self._bought: dict[str, bool] = {}
 
     async def open(self, order_ids: Iterable[str], *, with_early_cancels: bool = False) -> None:
         """Locks and reads every order of a batch (and takes the cancels that came before
@@ -73,6 +77,24 @@ class Orders:
     async def get(self, order_id: str) -> Order | None:
         await self.open([order_id])
         return self._read[order_id]
+
+    async def read_purchases(self, customer_ids: Iterable[str]) -> None:
+        """Which of a batch's customers bought here before, in one statement. Orders placed in
+        this unit of work are not written yet, so they never count for each other."""
+        wanted = sorted(set(customer_ids) - self._bought.keys())
+        if not wanted:
+            return
+        bought = await self._session.scalars(
+            select(_orders.c.customer_id)
+            .where(_orders.c.customer_id.in_(wanted), _orders.c.status.in_(PURCHASED))
+            .distinct()
+        )
+        self._bought.update(dict.fromkeys(wanted, False))
+        self._bought.update(dict.fromkeys(bought.all(), True))
+
+    async def bought_before(self, customer_id: str) -> bool:
+        await self.read_purchases([customer_id])
+        return self._bought[customer_id]
 
     def place(self, order: Order) -> None:
         self._read[order.order_id] = order
@@ -169,7 +191,10 @@ def _order(row: Row[Any], lines: list[OrderLine]) -> Order:
         order_id=row.order_id,
         # Validated when the order was placed.
         customer=Customer.model_construct(
-            id=row.customer_id, email=row.customer_email, name=row.customer_name
+            id=row.customer_id,
+            email=row.customer_email,
+            name=row.customer_name,
+            returning=row.customer_returning,
         ),
         placed_at=row.placed_at,
         lines=lines,
@@ -184,6 +209,7 @@ def _identity(order: Order) -> dict[str, Any]:
         "customer_id": order.customer.id,
         "customer_email": str(order.customer.email),
         "customer_name": order.customer.name,
+        "customer_returning": order.customer.returning,
         "placed_at": order.placed_at,
     }
 

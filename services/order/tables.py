@@ -12,9 +12,12 @@ class CustomerOrderRow(SQLModel, table=True):
     __tablename__ = "customer_order"
 
     order_id: str = Field(primary_key=True)
-    customer_id: str
+    # Indexed: a new order asks whether its customer bought here before.
+    customer_id: str = Field(index=True)
     customer_email: str
     customer_name: str | None = None
+    # The shop's word on the customer being returning, as the order said it (None: not said).
+    customer_returning: bool | None = None
     placed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     # No longer written (a redelivery is compared field by field). Dropped in a later release:
     # nullable meanwhile, so instances of the previous release keep inserting during a deploy.
@@ -46,6 +49,7 @@ class OrderLineRow(SQLModel, table=True):
         default_factory=list,
         sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     )
+    delay_incentive: str | None = None
 
 
 class PendingCancellationRow(SQLModel, table=True):

@@ -43,6 +43,15 @@ ShortText = Annotated[
     str, StringConstraints(max_length=500), _refuse_control_characters(_TEXT_LAYOUT)
 ]
 
+# A line of offer text shown in delay notices: short enough for a subject-sized sentence, on
+# one line (no layout characters) so it reads the same in a mail and in a webhook.
+INCENTIVE_MAX_LENGTH = 200
+IncentiveText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=INCENTIVE_MAX_LENGTH),
+    _refuse_control_characters(frozenset()),
+]
+
 
 def _one_instant(value: datetime) -> datetime:
     """Aware, and in UTC: two writings of one instant are then equal, also as JSON."""

@@ -5,10 +5,12 @@ from typing import Annotated, Literal
 from pydantic import EmailStr, Field, NonNegativeInt, model_validator
 
 from shared.contracts.common import (
+    INCENTIVE_MAX_LENGTH,
     AwareDatetime,
     Contract,
     Duration,
     Identifier,
+    IncentiveText,
     Quantity,
     ShortText,
     Sku,
@@ -19,6 +21,17 @@ class Customer(Contract):
     id: Identifier
     email: EmailStr
     name: ShortText | None = None
+    # The shop's word on whether the customer bought before; it wins over this system's own
+    # history either way. None: the history decides (see README, "Who may backorder").
+    returning: bool | None = Field(
+        default=None,
+        strict=True,
+        # Left out of the JSON when not said, so status pictures stay as they were.
+        exclude_if=lambda value: value is None,
+        description="Whether the customer bought before, as the shop knows it; wins over this "
+        "system's own history either way. Absent: an earlier order here that was not wholly "
+        "rejected, cancelled or expired makes the customer returning.",
+    )
 
 
 class OrderLine(Contract):
@@ -81,9 +94,23 @@ class SkuPolicy(Contract):
     """`inventory.sku-policy`, key `sku`, compacted: the latest message per SKU is its policy."""
 
     sku: Sku
-    backorders: Literal["allow", "deny"]
+    backorders: Literal["allow", "deny", "returning_customers"] = Field(
+        description="returning_customers: only customers who bought before may wait; the "
+        "missing part of anyone else's line is rejected."
+    )
     max_backorder_quantity: NonNegativeInt | None = None
+    max_backorder_quantity_per_customer: NonNegativeInt | None = Field(
+        default=None,
+        description="Units one customer may have waiting for the SKU; the part of a line "
+        "beyond it is rejected, the rest waits.",
+    )
     # ISO 8601 ("P14D") or seconds. A line waiting longer is cancelled; None: the global default.
     max_wait: Duration | None = None
     # Offered in backorder and delay messages while they are in stock.
     alternatives: list[Sku] = Field(default_factory=list, max_length=20)
+    delay_incentive: IncentiveText | None = Field(
+        default=None,
+        description="One line offered for the wait in backordered and date-changed notices "
+        f'(e.g. "10% off your next order with code WAIT10"), up to {INCENTIVE_MAX_LENGTH} '
+        "characters.",
+    )

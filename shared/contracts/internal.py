@@ -19,6 +19,11 @@ class AllocateLine(Contract):
     line_id: str
     sku: str
     quantity: PositiveInt
+    # Stamped by the order service: whose line it is (per-customer caps) and whether that
+    # customer counts as returning (returning_customers policies). Absent on commands sent
+    # before they were stamped: an unknown, non-returning customer.
+    customer_id: str | None = None
+    returning_customer: bool = False
 
 
 class CancelLine(Contract):
@@ -50,10 +55,12 @@ class SetSkuPolicy(Contract):
     type: Literal["set-policy"] = "set-policy"
     sku: str
     # None: the SKU's policy was deleted, so the configured default applies again.
-    backorders: Literal["allow", "deny"] | None
+    backorders: Literal["allow", "deny", "returning_customers"] | None
     max_backorder_quantity: NonNegativeInt | None = None
+    max_backorder_quantity_per_customer: NonNegativeInt | None = None
     max_wait_seconds: PositiveFloat | None = None
     alternatives: list[str] = Field(default_factory=list)
+    delay_incentive: str | None = None
 
 
 AllocationCommand = Annotated[
@@ -79,6 +86,8 @@ class LineAllocationChanged(Contract):
     eta_change: EtaChange | None = None
     reason: str | None = None
     alternatives: list[str] = Field(default_factory=list)
+    # While the line waits: the SKU policy's offer for the wait, if it has one.
+    delay_incentive: str | None = Field(default=None, exclude_if=lambda value: value is None)
     # Grows with every change of the line, so a stale or repeated event is recognised.
     revision: PositiveInt
     occurred_at: datetime

@@ -17,6 +17,10 @@ OrderStatus = LineStatus
 EtaChange = Literal["set", "delayed", "earlier", "cleared"]
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
 def eta_change(before: datetime | None, after: datetime | None) -> EtaChange | None:
     """How a line's expected date moved: what a customer is told."""
     if before == after:
@@ -44,6 +48,9 @@ class OrderLineState(Contract):
     reason: str | None = None
     # While the line waits: the SKU's alternatives that were in stock when this was decided.
     alternatives: list[str] = Field(default_factory=list)
+    # While the line waits: the SKU's offer for the wait (its policy's delay_incentive). Left
+    # out of the JSON when there is none, so a shop without incentives sees no new field.
+    delay_incentive: str | None = Field(default=None, exclude_if=_absent)
 
 
 class OrderStatusChanged(Contract):

@@ -109,7 +109,7 @@ SKU_POLICY = Topic(
     producer="upstream catalogue",
     consumers=("inventory",),
     schema=inputs.SkuPolicy,
-    description="Whether a SKU may be backordered, and how much.",
+    description="Whether a SKU may be backordered, by whom, how much, and what a wait earns.",
     compacted=True,
     broker_timestamps=True,
 )

@@ -87,6 +87,8 @@ class Hook:
     kind: str
     subject: str
     order: dict[str, Any]
+    # The whole body as the shop received it.
+    payload: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -150,6 +152,7 @@ class WebhookReceiver:
                 kind=payload["kind"],
                 subject=payload["subject"],
                 order=payload["order"],
+                payload=payload,
             )
         )
         return 200

@@ -32,3 +32,6 @@ class InMemoryWaitingLines:
 
     async def first_waiting_beyond(self, through: int) -> Line | None:
         return next((replace(ln) for ln in self._waiting() if ln.through > through), None)
+
+    async def waiting_of(self, customer_id: str) -> list[tuple[Key, int]]:
+        return [(ln.key, ln.short) for ln in self._waiting() if ln.customer_id == customer_id]

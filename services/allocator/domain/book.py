@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from services.allocator.domain.admission import Applicant, admit
 from services.allocator.domain.eta import Schedule
 from services.allocator.domain.model import Line, Policy, describe_wait
 
@@ -45,6 +46,10 @@ class WaitingLines(Protocol):
 
     async def first_waiting_beyond(self, through: int) -> Line | None:
         """The waiting line with the smallest `through` above the given one."""
+        ...
+
+    async def waiting_of(self, customer_id: str) -> list[tuple[Key, int]]:
+        """The customer's waiting lines of the SKU, with the units each waits for."""
         ...
 
 
@@ -125,8 +130,10 @@ class SkuBook:
             self._lines[key] = stored
         return self._lines[key]
 
-    async def request(self, line: Line, now: datetime) -> None:
+    async def request(self, line: Line, now: datetime, applicant: Applicant | None = None) -> None:
         """A new line reaches the SKU's decision point."""
+        applicant = applicant or Applicant()
+        line.customer_id = applicant.customer_id
         self._lines[line.key] = line
         self._tell(line)
         line.requested_at = now
@@ -136,10 +143,17 @@ class SkuBook:
         missing = line.short
         if not missing:
             return
-        refusal = self._refuse_backorder(missing)
-        if refusal:
-            line.rejected, line.reason = missing, refusal
-        else:
+        admission = admit(
+            policy=self.policy,
+            sku=self.sku,
+            applicant=applicant,
+            missing=missing,
+            sku_waiting=self.state.waiting_units,
+            customer_waiting=await self._waiting_of(applicant.customer_id, besides=line),
+        )
+        if admission.refused:
+            line.rejected, line.reason = admission.refused, admission.reason
+        if line.short:
             self._join(line)
 
     def refuse_cancelled(self, line: Line, reason: str | None) -> None:
@@ -234,13 +248,24 @@ class SkuBook:
         self.state.available += line.allocated
         line.allocated = 0
 
-    def _refuse_backorder(self, missing: int) -> str | None:
-        if not self.policy.backorders_allowed:
-            return f"backorders are not allowed for SKU {self.sku}"
-        limit = self.policy.max_backorder_quantity
-        if limit is not None and self.state.waiting_units + missing > limit:
-            return f"maximum backorder quantity {limit} for SKU {self.sku} would be exceeded"
-        return None
+    async def _waiting_of(self, customer_id: str | None, *, besides: Line) -> int:
+        """Units the customer waits for now: asked only where a per-customer cap needs it.
+        The store answers as it was read; lines this book touched since count as they stand,
+        the customer's lines requested since among them (not `besides`, the line being
+        decided)."""
+        if customer_id is None or self.policy.max_backorder_quantity_per_customer is None:
+            return 0
+        units, seen = 0, {besides.key}
+        for key, stored_units in await self._stored.waiting_of(customer_id):
+            line = self._lines.get(key)
+            units += stored_units if line is None else line.short
+            seen.add(key)
+        requested_since = (
+            line
+            for key, line in self._lines.items()
+            if line.customer_id == customer_id and key not in seen
+        )
+        return units + sum(line.short for line in requested_since)
 
     async def _fill(self) -> None:
         if not self.state.available:

@@ -7,7 +7,13 @@ from datetime import datetime, timedelta
 @dataclass(frozen=True)
 class Policy:
     backorders_allowed: bool = True
+    # With backorders allowed: only returning customers may wait.
+    returning_customers_only: bool = False
     max_backorder_quantity: int | None = None
+    # Units one customer may have waiting for the SKU.
+    max_backorder_quantity_per_customer: int | None = None
+    # Told with the waiting lines: the shop's offer for the wait.
+    delay_incentive: str | None = None
     # None: the global default applies (which may be "wait forever").
     max_wait: timedelta | None = None
     alternatives: tuple[str, ...] = ()
@@ -33,6 +39,8 @@ class Line:
     eta: datetime | None = None
     # How often the line was told: the order service keeps the newest.
     revision: int = 0
+    # Whose line it is, as the order service stamped it; None on lines from before.
+    customer_id: str | None = None
 
     @property
     def short(self) -> int:

@@ -12,6 +12,7 @@ is taken no unit sits idle while someone waits, and nobody is served ahead of an
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from services.allocator.domain.admission import Applicant, admit
 from services.allocator.domain.model import Line, Policy, describe_wait
 
 
@@ -32,17 +33,32 @@ class ReferenceBook:
                 return index
         return None
 
-    def request(self, line: Line) -> list[Line]:
+    def waiting_of(self, customer_id: str | None) -> int:
+        """Units the customer's lines wait for; an unnamed customer's lines are nobody's."""
+        if customer_id is None:
+            return 0
+        return sum(line.short for line in self.queue if line.customer_id == customer_id)
+
+    def request(self, line: Line, applicant: Applicant | None = None) -> list[Line]:
         """A new line reaches the SKU's decision point. Returns every line that changed."""
+        applicant = applicant or Applicant()
+        line.customer_id = applicant.customer_id
         if not self.queue:
             line.allocated = min(self.available, line.quantity)
             self.available -= line.allocated
         missing = line.short
         if missing:
-            refusal = self._refuse_backorder(missing)
-            if refusal:
-                line.rejected, line.reason = missing, refusal
-            else:
+            admission = admit(
+                policy=self.policy,
+                sku=self.sku,
+                applicant=applicant,
+                missing=missing,
+                sku_waiting=self.waiting_quantity,
+                customer_waiting=self.waiting_of(applicant.customer_id),
+            )
+            if admission.refused:
+                line.rejected, line.reason = admission.refused, admission.reason
+            if line.short:
                 self.queue.append(line)
         return [line]
 
@@ -84,14 +100,6 @@ class ReferenceBook:
         line.cancelled, line.reason = True, reason
         self.available += line.allocated
         line.allocated = 0
-
-    def _refuse_backorder(self, missing: int) -> str | None:
-        if not self.policy.backorders_allowed:
-            return f"backorders are not allowed for SKU {self.sku}"
-        limit = self.policy.max_backorder_quantity
-        if limit is not None and self.waiting_quantity + missing > limit:
-            return f"maximum backorder quantity {limit} for SKU {self.sku} would be exceeded"
-        return None
 
     def _fill(self) -> list[Line]:
         filled: list[Line] = []

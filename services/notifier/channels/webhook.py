@@ -12,7 +12,7 @@ from services.notifier.channels.signing import (
     TIMESTAMP_HEADER,
     sign,
 )
-from services.notifier.domain.model import Kind
+from services.notifier.domain.model import Kind, delay_incentives
 from services.notifier.rendering import Rendered
 from shared.contracts.outputs import OrderStatusChanged
 from shared.settings import Settings
@@ -37,6 +37,7 @@ class WebhookChannel:
     def body(
         self, *, notification_id: str, kind: Kind, latest: OrderStatusChanged, rendered: Rendered
     ) -> str:
+        incentives = delay_incentives(kind, latest)
         return json.dumps(
             {
                 "id": notification_id,
@@ -44,6 +45,8 @@ class WebhookChannel:
                 "subject": rendered.subject,
                 "text": rendered.text,
                 "order": latest.model_dump(mode="json"),
+                # Absent unless a waiting line's SKU offers something for the wait.
+                **({"delay_incentives": incentives} if incentives else {}),
             },
             separators=(",", ":"),
         )

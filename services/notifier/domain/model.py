@@ -89,6 +89,22 @@ def headline_move(moves: dict[str, EtaChange]) -> EtaChange | None:
     return next((move for move in _SEVERITY if move in moves.values()), None)
 
 
+# The notices about a wait, where the shop's offer for the wait belongs.
+_ABOUT_A_WAIT = (Kind.BACKORDERED, Kind.DATE_CHANGED)
+
+
+def delay_incentives(kind: Kind, latest: OrderStatusChanged) -> dict[str, str]:
+    """Per SKU still awaited, the incentive its policy offers for the wait: only in notices
+    about a wait, and empty when no policy offers one."""
+    if kind not in _ABOUT_A_WAIT:
+        return {}
+    return {
+        line.sku: line.delay_incentive
+        for line in latest.lines
+        if line.delay_incentive and line.backordered and line.status not in _CLOSED_LINE
+    }
+
+
 def _allocated(picture: OrderStatusChanged) -> int:
     return sum(line.allocated for line in picture.lines)
 

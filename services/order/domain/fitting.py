@@ -6,7 +6,7 @@ otherwise publish a picture many times its own size. Two rules keep it within th
 
 - intake refuses an order whose state alone could outgrow it (`worst_case`);
 - publishing sheds what is not state when the full picture is too large (`fitted`): first the
-  alternatives on offer, then each reason beyond `REASON_BRIEF` characters.
+  offers (alternatives and delay incentives), then each reason beyond `REASON_BRIEF` characters.
 """
 
 from datetime import UTC, datetime
@@ -29,7 +29,11 @@ def fitted(picture: OrderStatusChanged, *, limit: int) -> OrderStatusChanged:
     if size(picture) <= limit:
         return picture
     without_offers = _with_lines(
-        picture, [line.model_copy(update={"alternatives": []}) for line in picture.lines]
+        picture,
+        [
+            line.model_copy(update={"alternatives": [], "delay_incentive": None})
+            for line in picture.lines
+        ],
     )
     if size(without_offers) <= limit:
         return without_offers

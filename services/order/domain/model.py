@@ -33,6 +33,7 @@ class OrderLine:
     eta: str | None = None
     eta_change: EtaChange | None = None
     alternatives: list[str] = field(default_factory=list)
+    delay_incentive: str | None = None
 
     @property
     def open(self) -> bool:
@@ -53,6 +54,7 @@ class OrderLine:
             eta_change=self.eta_change,
             reason=self.reason,
             alternatives=self.alternatives,
+            delay_incentive=self.delay_incentive,
         )
 
 
@@ -92,12 +94,14 @@ class Order:
             customer.id,
             str(customer.email),
             customer.name,
+            customer.returning,
             self.placed_at,
             [(line.line_id, line.sku, line.quantity) for line in self.lines],
         ) == (
             placed.customer.id,
             str(placed.customer.email),
             placed.customer.name,
+            placed.customer.returning,
             placed.placed_at,
             [(line.line_id, line.sku, line.quantity) for line in placed.lines],
         )
@@ -135,6 +139,7 @@ class Order:
         line.eta = change.eta.isoformat() if change.eta else None
         line.eta_change = change.eta_change
         line.alternatives = list(change.alternatives)
+        line.delay_incentive = change.delay_incentive
         return True
 
     @property
