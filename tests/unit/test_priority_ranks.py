@@ -18,6 +18,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.allocator.domain.admission import Applicant
 from services.allocator.domain.book import QueueState, lane_of
 from services.allocator.domain.eta import Restock, Schedule
 from services.allocator.domain.model import Line, Policy
@@ -246,3 +247,29 @@ def test_a_priority_order_costs_the_same_reads_on_a_short_and_a_long_queue() -> 
         return store.read
 
     assert asyncio.run(reads(1_000)) == asyncio.run(reads(4_000))
+
+
+def test_caps_count_what_waits_in_every_rank() -> None:
+    async def run() -> tuple[Line, Line, Line]:
+        policy = Policy(max_backorder_quantity=5, max_backorder_quantity_per_customer=3)
+        book = RankedBook(
+            sku="SKU",
+            policy=policy,
+            lanes=[QueueState()],
+            schedule=Schedule(()),
+            waiting=InMemoryWaitingLines(),
+        )
+        ada = Applicant("ada")
+        vip = Line(order_id="o1", line_id="1", quantity=2, rank=1)
+        await book.request(vip, START, ada)
+        standard = Line(order_id="o2", line_id="1", quantity=2)
+        await book.request(standard, START, ada)
+        other = Line(order_id="o3", line_id="1", quantity=4)
+        await book.request(other, START, Applicant("bob"))
+        return vip, standard, other
+
+    vip, standard, other = asyncio.run(run())
+    # Ada's vip line counts against her cap though it waits in another rank, and both her
+    # lines against the SKU's
+    assert (vip.short, standard.short, standard.rejected) == (2, 1, 1)
+    assert (other.short, other.rejected) == (0, 4)
