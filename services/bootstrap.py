@@ -25,7 +25,10 @@ class ServiceSpec:
 SERVICES: dict[str, ServiceSpec] = {
     "order": ServiceSpec(order.router, background=(order.sweep_expired_cancellations,)),
     "inventory": ServiceSpec(inventory.router),
-    "allocator": ServiceSpec(allocator.router, background=(allocator.sweep_overdue_lines,)),
+    "allocator": ServiceSpec(
+        allocator.router,
+        background=(allocator.sweep_overdue_lines, allocator.sweep_lines_to_promote),
+    ),
     "notifier": ServiceSpec(notifier.router, background=(notifier.deliver_notifications,)),
 }
 

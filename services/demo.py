@@ -1,5 +1,7 @@
 """The demo scenario: three customers wait for mugs, stock arrives in two receipts, one
-customer cancels and passes their unit on, and an order for a SKU that refuses backorders."""
+customer cancels and passes their unit on, and an order for a SKU that refuses backorders.
+Where the shop has priority tiers (BACKORDER_PRIORITY_TIERS), a customer of the highest tier
+orders last and is served before the one still waiting."""
 
 import asyncio
 import uuid
@@ -24,8 +26,10 @@ from shared.settings import Settings
 console = Console()
 
 
-def _order(order_id: str, who: str, sku: str, quantity: int) -> dict[str, Any]:
-    return {
+def _order(
+    order_id: str, who: str, sku: str, quantity: int, priority: str | None = None
+) -> dict[str, Any]:
+    return ({"priority": priority} if priority else {}) | {
         "order_id": order_id,
         "customer": {"id": who.lower(), "email": f"{who.lower()}@example.com", "name": who},
         "lines": [{"line_id": "1", "sku": sku, "quantity": quantity}],
@@ -53,8 +57,10 @@ async def _settle(tail: TopicTail, expected: dict[str, str], step: str) -> None:
 async def play(settings: Settings) -> None:
     run = uuid.uuid4().hex[:6]
     mug, lamp = f"MUG-{run}", f"LAMP-{run}"
-    ada, bob, cyd, dan = (f"{name}-{run}" for name in ("ada", "bob", "cyd", "dan"))
-    names = {ada: "Ada", bob: "Bob", cyd: "Cyd", dan: "Dan"}
+    ada, bob, cyd, dan, eve = (f"{name}-{run}" for name in ("ada", "bob", "cyd", "dan", "eve"))
+    names = {ada: "Ada", bob: "Bob", cyd: "Cyd", dan: "Dan", eve: "Eve"}
+    tiers = settings.tiers
+    customers = [ada, bob, cyd, dan, *([eve] if tiers.top_rank else [])]
     async with EdgeClient.from_settings(settings) as shop:
         tail = await shop.tail(ORDERS_STATUS_CHANGED.name)
         try:
@@ -83,11 +89,31 @@ async def play(settings: Settings) -> None:
                 value={"order_id": bob, "reason": "customer changed their mind"},
             )
             await _settle(tail, {bob: "cancelled"}, "Bob cancels: his unit passes to Cyd")
-            await shop.publish(STOCK_RECEIVED.name, key=mug, value=_receipt(f"r3-{run}", mug, 1))
+            if tiers.top_rank:
+                top = tiers.names[0]
+                await shop.publish(
+                    ORDERS_PLACED.name, key=eve, value=_order(eve, "Eve", mug, 1, priority=top)
+                )
+                await _settle(
+                    tail, {eve: "backordered"}, f"Eve, a {top} customer, orders 1 x {mug}"
+                )
+                await shop.publish(
+                    STOCK_RECEIVED.name, key=mug, value=_receipt(f"r3-{run}", mug, 1)
+                )
+                await _settle(
+                    tail, {eve: "allocated"}, f"1 more x {mug} arrives: Eve is served before Cyd"
+                )
+                await shop.publish(
+                    STOCK_RECEIVED.name, key=mug, value=_receipt(f"r4-{run}", mug, 1)
+                )
+            else:
+                await shop.publish(
+                    STOCK_RECEIVED.name, key=mug, value=_receipt(f"r3-{run}", mug, 1)
+                )
             await _settle(tail, {cyd: "allocated"}, f"1 more x {mug} arrives")
         finally:
             await tail.stop()
-    for oid in (ada, bob, cyd, dan):
+    for oid in customers:
         _print_timeline(names[oid], oid, tail.values(key=oid))
 
 

@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contracts.common import MAX_DURATION
+from shared.priority import PriorityTiers
 
 
 class Settings(BaseSettings):
@@ -58,6 +59,13 @@ class Settings(BaseSettings):
     # ISO 8601 ("P30D") or seconds; unset: lines wait as long as it takes.
     max_wait: timedelta | None = Field(default=None, gt=timedelta(0), le=MAX_DURATION)
     expiry_sweep_interval_seconds: PositiveFloat = 30.0
+    # Priority tiers an order may ask for, highest first; the last is the default tier (see
+    # shared/priority.py). One tier: every line waits in one queue, in arrival order.
+    priority_tiers: str = Field(default="standard", min_length=1)
+    # A line waiting longer than this in its rank is promoted one rank, unless its SKU's policy
+    # says otherwise; unset: no aging. ISO 8601 ("P3D") or seconds.
+    priority_aging: timedelta | None = Field(default=None, gt=timedelta(0), le=MAX_DURATION)
+    aging_sweep_interval_seconds: PositiveFloat = 30.0
     outbox_batch_size: PositiveInt = 500
     outbox_poll_interval_seconds: PositiveFloat = 0.5
     retry_initial_backoff_seconds: PositiveFloat = 0.2
@@ -126,6 +134,16 @@ class Settings(BaseSettings):
         if self.database_ssl == "verify-full" and self.database_ssl_rootcert is None:
             raise ValueError("database_ssl=verify-full needs BACKORDER_DATABASE_SSL_ROOTCERT")
         return self
+
+    @field_validator("priority_tiers")
+    @classmethod
+    def _valid_tiers(cls, value: str) -> str:
+        PriorityTiers.parse(value)
+        return value
+
+    @property
+    def tiers(self) -> PriorityTiers:
+        return PriorityTiers.parse(self.priority_tiers)
 
     @field_validator("shop_timezone")
     @classmethod

@@ -81,3 +81,39 @@ async def sweep_overdue_lines(runtime: Runtime) -> None:
                     exc_info=not is_transient(error),
                 )
         await asyncio.sleep(settings.expiry_sweep_interval_seconds)
+
+
+async def sweep_lines_to_promote(runtime: Runtime) -> None:
+    """Promotes lines past their aging bound one rank, one SKU lock at a time, as the max-wait
+    sweep expires them; nothing to do while the shop has a single priority tier."""
+    settings = runtime.settings
+    top_rank = settings.tiers.top_rank
+    while top_rank:
+        try:
+            async with runtime.unit_of_work() as uow:
+                skus = await handlers.skus_to_promote(
+                    uow=uow, default_aging=settings.priority_aging, top_rank=top_rank
+                )
+        except Exception as error:
+            log.warning("aging sweep failed: %s", error, exc_info=not is_transient(error))
+            skus = []
+        for sku in skus:
+            try:
+                async with runtime.unit_of_work() as uow:
+                    outcome = await handlers.promote_waiting_lines(
+                        uow=uow,
+                        sku=sku,
+                        default_backorders=settings.default_backorders,
+                        default_aging=settings.priority_aging,
+                        top_rank=top_rank,
+                    )
+                    await runtime.committed(uow)
+                _count(runtime, outcome)
+            except Exception as error:
+                log.warning(
+                    "aging sweep failed for SKU %s: %s",
+                    sku,
+                    error,
+                    exc_info=not is_transient(error),
+                )
+        await asyncio.sleep(settings.aging_sweep_interval_seconds)

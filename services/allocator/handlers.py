@@ -77,7 +77,13 @@ async def _allocate(command: AllocateLine, decision: Decision) -> None:
     book, session = decision.opened.book, decision.uow.session
     if await book.find(command.order_id, command.line_id) is not None:
         return  # the same line asked for again: decided already
-    line = Line(order_id=command.order_id, line_id=command.line_id, quantity=command.quantity)
+    line = Line(
+        order_id=command.order_id,
+        line_id=command.line_id,
+        quantity=command.quantity,
+        priority=command.priority,
+        rank=command.rank,
+    )
     early = await decision.early_cancels.take(session, line.key)
     if early is None:
         applicant = Applicant(command.customer_id, command.returning_customer)
@@ -131,6 +137,7 @@ async def _set_policy(command: SetSkuPolicy, decision: Decision) -> None:
         max_backorder_quantity=command.max_backorder_quantity,
         max_backorder_quantity_per_customer=command.max_backorder_quantity_per_customer,
         max_wait_seconds=command.max_wait_seconds,
+        aging_seconds=command.aging_seconds,
         alternatives=command.alternatives,
         delay_incentive=command.delay_incentive,
         default_backorders=decision.default_backorders,
@@ -215,6 +222,42 @@ async def expire_overdue_lines(
     await opened.book.expire(decision.now, default_max_wait)
     outcome = Outcome()
     await _tell(decision, cause="max-wait", outcome=outcome)
+    await repository.save(uow.session, [opened])
+    return outcome
+
+
+async def skus_to_promote(
+    *, uow: UnitOfWork, default_aging: timedelta | None, top_rank: int
+) -> list[str]:
+    return await repository.skus_with_lines_to_promote(
+        uow.session,
+        now=datetime.now(UTC),
+        default_aging=default_aging,
+        top_rank=top_rank,
+        limit=100,
+    )
+
+
+async def promote_waiting_lines(
+    *,
+    uow: UnitOfWork,
+    sku: str,
+    default_backorders: str,
+    default_aging: timedelta | None,
+    top_rank: int,
+) -> Outcome:
+    """Lifts the SKU's lines that waited past their aging bound one rank; each is told its new
+    place in the queue."""
+    books = await repository.open_books(
+        uow.session, skus=[sku], default_backorders=default_backorders
+    )
+    opened = books[sku]
+    decision = Decision(
+        uow, opened, default_backorders, datetime.now(UTC), repository.EarlyCancels()
+    )
+    await opened.book.age(decision.now, default_aging, top_rank)
+    outcome = Outcome()
+    await _tell(decision, cause="aging", outcome=outcome)
     await repository.save(uow.session, [opened])
     return outcome
 

@@ -6,14 +6,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, literal, select, text, tuple_
+from sqlalchemy import Integer, bindparam, delete, func, literal, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.allocator.domain.book import Key, QueueState, SkuBook
+from services.allocator.domain.book import LANE_BITS, Key, QueueState, lane_of
 from services.allocator.domain.eta import Restock, Schedule
 from services.allocator.domain.model import Line, Policy
+from services.allocator.domain.ranks import RankedBook
 from services.allocator.tables import (
     AllocationLineRow,
     EarlyCancellationRow,
@@ -30,7 +31,7 @@ _LONGEST = MAX_DURATION.total_seconds()
 
 _LINE_COLUMNS = (
     "order_id, line_id, seq, through, quantity, allocated, rejected, cancelled, expired,"
-    " reason, requested_at, eta, revision"
+    " reason, requested_at, eta, revision, priority, priority_rank"
 )
 _FIND = text(f"select {_LINE_COLUMNS} from allocation_line where order_id = :o and line_id = :l")
 _FIND_MANY = text(
@@ -71,6 +72,8 @@ def _line(row: Any) -> Line:
         through=row.through,
         eta=row.eta,
         revision=row.revision,
+        priority=row.priority,
+        rank=row.priority_rank,
     )
 
 
@@ -116,7 +119,7 @@ class StoredLines:
 class OpenBook:
     """A SKU's book, locked until the transaction ends: two consumers never decide at once."""
 
-    book: SkuBook
+    book: RankedBook
     lines: StoredLines
     row: dict[str, Any]
     gaps_read: dict[int, int]
@@ -161,7 +164,7 @@ async def read_customers_ahead(
 
 
 def _policy(row: dict[str, Any], default_backorders: str) -> Policy:
-    max_wait = row["max_wait_seconds"]
+    max_wait, aging = row["max_wait_seconds"], row["aging_seconds"]
     backorders = row["backorders"] or default_backorders
     return Policy(
         backorders_allowed=backorders != "deny",
@@ -171,6 +174,7 @@ def _policy(row: dict[str, Any], default_backorders: str) -> Policy:
         delay_incentive=row["delay_incentive"],
         max_wait=timedelta(seconds=min(max_wait, _LONGEST)) if max_wait else None,
         alternatives=tuple(row["alternatives"] or ()),
+        aging=timedelta(seconds=min(aging, _LONGEST)) if aging else None,
     )
 
 
@@ -202,24 +206,50 @@ async def open_books(
     opened = {}
     for sku in wanted:
         row = rows[sku]
-        state = QueueState(
-            available=row["available"],
-            next_seq=row["next_seq"],
-            queued=row["queued_units"],
-            departed=row["departed_units"],
-            gaps=dict(gaps[sku]),
-            newest_requested_at=row["newest_requested_at"],
-        )
+        lanes = [
+            QueueState(
+                available=row["available"],
+                next_seq=row["next_seq"],
+                queued=row["queued_units"],
+                departed=row["departed_units"],
+                newest_requested_at=row["newest_requested_at"],
+            ),
+            *(_lane_state(stored) for stored in row["lanes"] or ()),
+        ]
+        for seq, units in gaps[sku].items():
+            next(lane for lane in lanes if lane.lane == lane_of(seq)).gaps[seq] = units
         lines = StoredLines(session, sku)
-        book = SkuBook(
+        book = RankedBook(
             sku=sku,
             policy=_policy(row, default_backorders),
-            state=state,
+            lanes=lanes,
             schedule=Schedule(restocks.get(sku, [])),
             waiting=lines,
         )
         opened[sku] = OpenBook(book=book, lines=lines, row=row, gaps_read=gaps[sku])
     return opened
+
+
+def _lane_state(stored: dict[str, Any]) -> QueueState:
+    newest = stored.get("newest_requested_at")
+    return QueueState(
+        lane=stored["lane"],
+        next_seq=stored["next_seq"],
+        queued=stored["queued"],
+        departed=stored["departed"],
+        newest_requested_at=datetime.fromisoformat(newest) if newest else None,
+    )
+
+
+def _stored_lane(state: QueueState) -> dict[str, Any]:
+    newest = state.newest_requested_at
+    return {
+        "lane": state.lane,
+        "next_seq": state.next_seq,
+        "queued": state.queued,
+        "departed": state.departed,
+        "newest_requested_at": newest.isoformat() if newest else None,
+    }
 
 
 def set_policy(
@@ -229,6 +259,7 @@ def set_policy(
     max_backorder_quantity: int | None,
     max_backorder_quantity_per_customer: int | None,
     max_wait_seconds: float | None,
+    aging_seconds: float | None,
     alternatives: list[str],
     delay_incentive: str | None,
     default_backorders: str,
@@ -238,6 +269,7 @@ def set_policy(
         max_backorder_quantity=max_backorder_quantity,
         max_backorder_quantity_per_customer=max_backorder_quantity_per_customer,
         max_wait_seconds=max_wait_seconds,
+        aging_seconds=aging_seconds,
         alternatives=alternatives,
         delay_incentive=delay_incentive,
     )
@@ -266,11 +298,11 @@ async def save(session: AsyncSession, books: Iterable[OpenBook]) -> None:
     if not books:
         return
     await session.execute(_UPDATE_BOOK, [_book_row(opened, now=now) for opened in books])
-    gone = [(o.book.sku, seq) for o in books for seq in o.gaps_read if seq not in o.book.state.gaps]
+    gone = [(o.book.sku, seq) for o in books for seq in o.gaps_read if seq not in o.book.gaps()]
     new = [
         {"sku": o.book.sku, "seq": seq, "units": units}
         for o in books
-        for seq, units in o.book.state.gaps.items()
+        for seq, units in o.book.gaps().items()
         if seq not in o.gaps_read
     ]
     if gone:
@@ -290,7 +322,7 @@ async def save(session: AsyncSession, books: Iterable[OpenBook]) -> None:
             told,
         )
     for opened in books:
-        opened.gaps_read = dict(opened.book.state.gaps)
+        opened.gaps_read = opened.book.gaps()
         opened.told = {}
 
 
@@ -312,6 +344,8 @@ _UPDATE_BOOK = (
                 "max_backorder_quantity",
                 "max_backorder_quantity_per_customer",
                 "max_wait_seconds",
+                "aging_seconds",
+                "lanes",
                 "alternatives",
                 "delay_incentive",
                 "updated_at",
@@ -335,6 +369,8 @@ def _book_row(opened: OpenBook, *, now: datetime) -> dict[str, Any]:
         "max_backorder_quantity": row["max_backorder_quantity"],
         "max_backorder_quantity_per_customer": row["max_backorder_quantity_per_customer"],
         "max_wait_seconds": row["max_wait_seconds"],
+        "aging_seconds": row["aging_seconds"],
+        "lanes": [_stored_lane(lane) for lane in opened.book.higher_lanes()],
         "alternatives": row["alternatives"],
         "delay_incentive": row["delay_incentive"],
         "updated_at": now,
@@ -348,6 +384,8 @@ def _line_row(line: Line, *, sku: str, now: datetime) -> dict[str, Any]:
         "sku": sku,
         # Written when the line is first stored, never updated: lines read back lack it.
         "customer_id": line.customer_id,
+        "priority": line.priority,
+        "priority_rank": line.rank,
         "seq": line.seq or 0,
         "through": line.through,
         "quantity": line.quantity,
@@ -490,7 +528,9 @@ async def skus_with_overdue_lines(
     session: AsyncSession, *, now: datetime, default_max_wait: timedelta | None, limit: int
 ) -> list[str]:
     """SKUs whose head of the queue waited longer than the SKU's (or the default) maximum wait:
-    lines join in time order, so the head waited longest. One index probe per SKU.
+    lines join the default rank's lane in time order, so its head waited longest. One index
+    probe per SKU, and a look at the lanes of higher ranks (few lines, not in time order since
+    aging brings old lines into them) where a SKU has them.
 
     The wait is compared in seconds, never added to a timestamp: a maximum stored before
     durations were bounded cannot overflow the query for every SKU."""
@@ -506,11 +546,85 @@ async def skus_with_overdue_lines(
         .scalar_subquery()
     )
     waited = func.extract("epoch", literal(now) - head_requested_at)
+    line_waited = func.extract("epoch", literal(now) - col(AllocationLineRow.requested_at))
+    overdue_above = (
+        select(literal(1))
+        .where(
+            *_waiting_in_higher_lanes(),
+            line_waited > func.least(max_wait, _LONGEST),
+        )
+        .exists()
+    )
     overdue = (
         select(col(SkuBookRow.sku))
         # The same clock as the domain's expiry check, so a picked SKU has work to do.
         # (least() skips a NULL: a SKU that waits forever must not be picked.)
-        .where(max_wait.is_not(None), waited > func.least(max_wait, _LONGEST))
+        .where(
+            max_wait.is_not(None),
+            (waited > func.least(max_wait, _LONGEST))
+            | (func.jsonb_array_length(col(SkuBookRow.lanes)) > 0) & overdue_above,
+        )
         .limit(limit)
     )
     return list((await session.scalars(overdue)).all())
+
+
+def _waiting_in_higher_lanes() -> tuple[Any, ...]:
+    return (
+        col(AllocationLineRow.sku) == col(SkuBookRow.sku),
+        col(AllocationLineRow.waiting) > 0,
+        col(AllocationLineRow.seq) >= 1 << LANE_BITS,
+    )
+
+
+async def skus_with_lines_to_promote(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    default_aging: timedelta | None,
+    top_rank: int,
+    limit: int,
+) -> list[str]:
+    """SKUs with a line that waited past its aging bound (the SKU's, or the default, for each
+    rank the line rose) below the top rank: the default lane's head, which waited longest
+    there, and the lines of the higher lanes, as in `skus_with_overdue_lines`."""
+    if top_rank == 0:
+        return []
+    default = default_aging.total_seconds() if default_aging else None
+    configured = func.coalesce(col(SkuBookRow.aging_seconds), default)
+    # (least() skips a NULL: `configured` says whether the SKU ages at all.)
+    aging = func.least(configured, _LONGEST)
+    head_requested_at = (
+        select(col(AllocationLineRow.requested_at))
+        .where(
+            col(AllocationLineRow.sku) == col(SkuBookRow.sku),
+            col(AllocationLineRow.waiting) > 0,
+            col(AllocationLineRow.seq) < 1 << LANE_BITS,
+        )
+        .order_by(col(AllocationLineRow.seq))
+        .limit(1)
+        .scalar_subquery()
+    )
+    head_waited = func.extract("epoch", literal(now) - head_requested_at)
+    # bigint >> integer: PostgreSQL has no shift by a bigint.
+    lane = col(AllocationLineRow.seq).op(">>")(literal(LANE_BITS, Integer))
+    line_waited = func.extract("epoch", literal(now) - col(AllocationLineRow.requested_at))
+    due_above = (
+        select(literal(1))
+        .where(
+            *_waiting_in_higher_lanes(),
+            col(AllocationLineRow.seq) < top_rank << LANE_BITS,
+            line_waited > aging * (lane - col(AllocationLineRow.priority_rank) + 1),
+        )
+        .exists()
+    )
+    due = (
+        select(col(SkuBookRow.sku))
+        .where(
+            configured.is_not(None),
+            (head_waited > aging)
+            | (func.jsonb_array_length(col(SkuBookRow.lanes)) > 0) & due_above,
+        )
+        .limit(limit)
+    )
+    return list((await session.scalars(due)).all())

@@ -1,6 +1,7 @@
 """The allocator's state: one book row per SKU (its lock) and one row per order line."""
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, func, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -23,6 +24,14 @@ class SkuBookRow(SQLModel, table=True):
         sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     )
     delay_incentive: str | None = None
+    # A line waiting longer in its rank is promoted one rank; None: the global default.
+    aging_seconds: float | None = None
+    # The counters of the lanes above the default rank (services/allocator/domain/ranks.py),
+    # one object each; empty while no order asked for a higher priority.
+    lanes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    )
     # The queue's counters (see services/allocator/domain/book.py): the arrival number the next
     # waiting line draws, units ever queued, and units that left it at the head.
     next_seq: int = Field(default=1, sa_column=Column(BigInteger, nullable=False, default=1))
@@ -57,6 +66,10 @@ class AllocationLineRow(SQLModel, table=True):
     sku: str
     # Whose line it is, as the order service stamped it; None on lines from before.
     customer_id: str | None = None
+    # The priority tier the order asked for and its rank then (0: the default tier). The rank
+    # the line waits in now, raised by aging, is its seq's lane (see domain/ranks.py).
+    priority: str | None = None
+    priority_rank: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     # Arrival number and units queued up to and including the line; 0 if it never waited.
     seq: int = Field(sa_type=BigInteger)
     through: int = Field(

@@ -14,7 +14,8 @@ JSON_OPTION = typer.Option(False, "--json", help="as the look-up API answers it,
 
 
 def queue(sku: str = typer.Argument(..., help="the SKU"), as_json: bool = JSON_OPTION) -> None:
-    """A SKU's book: stock on hand, policy, and its queue in arrival order."""
+    """A SKU's book: stock on hand, policy, and its queue in the order it is served (highest
+    priority rank first, then arrival)."""
     from datetime import UTC, datetime
 
     from services.ops.queries import sku_queue, waited
@@ -38,10 +39,15 @@ def queue(sku: str = typer.Argument(..., help="the SKU"), as_json: bool = JSON_O
     )
     if book.delay_incentive:
         console.print(f"offered for the wait: {book.delay_incentive}", markup=False)
+    if book.aging_seconds:
+        console.print(f"a line waiting over {book.aging_seconds:g}s in its rank is promoted")
     now = datetime.now(UTC)
-    table = Table("#", "order", "line", "quantity", "reserved", "waiting", "waited")
+    # Priorities are shown only where some order asked for one, or aging lifted a line.
+    ranked = any(row.priority or row.rank for row in book.queue)
+    columns = ["#", "order", "line", "quantity", "reserved", "waiting", "waited"]
+    table = Table(*columns, *(["priority", "rank"] if ranked else []))
     for row in book.queue:
-        table.add_row(
+        cells = [
             str(row.position),
             row.order_id,
             row.line_id,
@@ -49,7 +55,8 @@ def queue(sku: str = typer.Argument(..., help="the SKU"), as_json: bool = JSON_O
             str(row.allocated),
             str(row.waiting),
             waited(row.placed_at, now),
-        )
+        ]
+        table.add_row(*cells, *([row.priority or "default", str(row.rank)] if ranked else []))
     console.print(table)
 
 
@@ -70,7 +77,7 @@ def order(
     console.print(
         f"[bold]{order_id}[/bold] {state.status or 'awaiting decisions'} "
         f"(version {state.version}), placed {state.placed_at:%Y-%m-%d %H:%M} by "
-        f"{state.customer_email}"
+        f"{state.customer_email}" + (f", priority {state.priority}" if state.priority else "")
     )
     table = Table("line", "sku", "qty", "reserved", "waiting", "rejected", "status", "#", "reason")
     for line in state.lines:

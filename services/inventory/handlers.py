@@ -75,12 +75,14 @@ async def set_policy(
     per_customer = policy.max_backorder_quantity_per_customer if policy else None
     incentive = policy.delay_incentive if policy else None
     max_wait = policy.max_wait.total_seconds() if policy and policy.max_wait else None
+    aging = policy.aging.total_seconds() if policy and policy.aging else None
     alternatives = [other for other in policy.alternatives if other != sku] if policy else []
     values = {
         "backorders": backorders,
         "max_backorder_quantity": maximum,
         "max_backorder_quantity_per_customer": per_customer,
         "max_wait_seconds": max_wait,
+        "aging_seconds": aging,
         "alternatives": alternatives,
         "delay_incentive": incentive,
         "updated_at": datetime.now(UTC),
@@ -103,6 +105,7 @@ async def set_policy(
             max_backorder_quantity=maximum,
             max_backorder_quantity_per_customer=per_customer,
             max_wait_seconds=max_wait,
+            aging_seconds=aging,
             alternatives=alternatives,
             delay_incentive=incentive,
         ),

@@ -42,6 +42,8 @@ class SkuPolicyRow(SourcePositioned, table=True):
     max_backorder_quantity: int | None = Field(default=None, sa_type=BigInteger)
     max_backorder_quantity_per_customer: int | None = Field(default=None, sa_type=BigInteger)
     max_wait_seconds: float | None = None
+    # A line waiting longer in its priority tier is promoted one tier; None: the global default.
+    aging_seconds: float | None = None
     alternatives: list[str] = Field(
         default_factory=list,
         sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),

@@ -15,17 +15,20 @@ from services.ops.views import (
 
 _SKU_BOOK = text(
     "select sku, available, received_total, backorders, max_backorder_quantity,"
-    " max_backorder_quantity_per_customer, delay_incentive"
+    " max_backorder_quantity_per_customer, delay_incentive, aging_seconds"
     " from sku_book where sku = :sku"
 )
+# Served highest rank first (each rank's lane counts its seqs from rank << 52), then in the
+# order lines reached their rank.
 _SKU_QUEUE = text(
-    "select row_number() over (order by l.seq) as position, l.order_id, l.line_id,"
-    " l.quantity, l.allocated, l.waiting, o.placed_at"
+    "select row_number() over (order by l.seq >> 52 desc, l.seq) as position, l.order_id,"
+    " l.line_id, l.quantity, l.allocated, l.waiting, o.placed_at, l.priority,"
+    " (l.seq >> 52)::int as rank"
     " from allocation_line l left join customer_order o using (order_id)"
-    " where l.sku = :sku and l.waiting > 0 order by l.seq"
+    " where l.sku = :sku and l.waiting > 0 order by l.seq >> 52 desc, l.seq"
 )
 _ORDER = text(
-    "select order_id, customer_email, placed_at, status, version"
+    "select order_id, customer_email, placed_at, status, version, priority"
     " from customer_order where order_id = :id"
 )
 _ORDER_LINES = text(
@@ -48,6 +51,7 @@ async def sku_queue(session: AsyncSession, *, sku: str) -> SkuBook | None:
         max_backorder_quantity=book.max_backorder_quantity,
         max_backorder_quantity_per_customer=book.max_backorder_quantity_per_customer,
         delay_incentive=book.delay_incentive,
+        aging_seconds=book.aging_seconds,
         queue=[QueuedLineView.model_validate(row) for row in waiting],
     )
 
@@ -63,6 +67,7 @@ async def order_state(session: AsyncSession, *, order_id: str) -> OrderState | N
         placed_at=order.placed_at,
         status=order.status,
         version=order.version,
+        priority=order.priority,
         lines=[OrderLineView.model_validate(row) for row in lines],
     )
 

@@ -31,6 +31,8 @@ class OrderView(_View):
     status: str | None
     version: int
     placed_at: datetime
+    # The priority tier the order asked for; None: the shop's default tier.
+    priority: str | None = None
     lines: list[OrderLineView]
 
 
@@ -52,6 +54,10 @@ class QueuedLineView(_View):
     allocated: int
     waiting: int
     placed_at: datetime | None
+    # The tier the order asked for (None: the default), and the rank the line waits in now:
+    # the tier's rank, raised by one for each aging promotion.
+    priority: str | None = None
+    rank: int = 0
 
 
 class _SkuQueueBase(_View):
@@ -61,6 +67,8 @@ class _SkuQueueBase(_View):
     max_backorder_quantity: int | None
     max_backorder_quantity_per_customer: int | None = None
     delay_incentive: str | None = None
+    # The SKU's own aging bound; None: the service's default applies.
+    aging_seconds: float | None = None
     queue: list[QueuedLineView]
 
 

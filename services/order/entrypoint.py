@@ -59,7 +59,11 @@ async def on_orders_placed(
         for item in placed:
             with item.handling():
                 await handlers.place_order(
-                    item.body, uow=uow, orders=stored, picture_limit=_picture_limit(runtime)
+                    item.body,
+                    uow=uow,
+                    orders=stored,
+                    picture_limit=_picture_limit(runtime),
+                    tiers=runtime.settings.tiers,
                 )
         await stored.write()
         # How far orders were read decides when an early cancel's order "did not arrive".

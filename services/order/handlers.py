@@ -23,12 +23,18 @@ from shared.db.tables import decode_headers, encode_headers
 from shared.db.unit_of_work import UnitOfWork
 from shared.messaging.dead_letter import dead_letter_headers
 from shared.messaging.errors import PoisonMessage
+from shared.priority import PriorityTiers
 
 CONSUMER = "order"
 
 
 async def place_order(
-    placed: OrderPlaced, *, uow: UnitOfWork, orders: Orders, picture_limit: int
+    placed: OrderPlaced,
+    *,
+    uow: UnitOfWork,
+    orders: Orders,
+    picture_limit: int,
+    tiers: PriorityTiers = PriorityTiers(),
 ) -> None:
     existing = await orders.get(placed.order_id)
     if existing is not None:
@@ -42,6 +48,12 @@ async def place_order(
         raise PoisonMessage(
             f"order too large: its status could take {largest} bytes, over the limit of "
             f"{picture_limit}; split it into smaller orders"
+        )
+    rank = tiers.rank_of(placed.priority)
+    if rank is None:
+        raise PoisonMessage(
+            f"unknown priority tier {placed.priority!r}: this shop's tiers are "
+            f"{', '.join(tiers.names)}"
         )
     order = Order.place(placed)
     orders.place(order)
@@ -69,6 +81,8 @@ async def place_order(
                     quantity=line.quantity,
                     customer_id=order.customer.id,
                     returning_customer=returning,
+                    priority=order.priority,
+                    rank=rank,
                 ),
                 event_type="AllocateLine",
                 event_id=event_id(CONSUMER, "allocate", order.order_id, line.line_id),

@@ -31,6 +31,7 @@ _SELECT_ORDERS = select(
     _orders.c.customer_name,
     _orders.c.customer_returning,
     _orders.c.placed_at,
+    _orders.c.priority,
     _orders.c.version,
     _orders.c.published,
 )
@@ -200,6 +201,7 @@ def _order(row: Row[Any], lines: list[OrderLine]) -> Order:
         lines=lines,
         version=row.version,
         published=None if row.published is None else Picture.model_validate(row.published),
+        priority=row.priority,
     )
 
 
@@ -211,6 +213,7 @@ def _identity(order: Order) -> dict[str, Any]:
         "customer_name": order.customer.name,
         "customer_returning": order.customer.returning,
         "placed_at": order.placed_at,
+        "priority": order.priority,
     }
 
 

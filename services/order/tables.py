@@ -19,6 +19,8 @@ class CustomerOrderRow(SQLModel, table=True):
     # The shop's word on the customer being returning, as the order said it (None: not said).
     customer_returning: bool | None = None
     placed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # The priority tier the order asked for; None: the default tier.
+    priority: str | None = None
     # No longer written (a redelivery is compared field by field). Dropped in a later release:
     # nullable meanwhile, so instances of the previous release keep inserting during a deploy.
     payload_hash: str | None = None

@@ -53,6 +53,12 @@ IncentiveText = Annotated[
 ]
 
 
+# A priority tier's name, as the shop configures its tiers (shared/priority.py).
+PriorityTier = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+]
+
+
 def _one_instant(value: datetime) -> datetime:
     """Aware, and in UTC: two writings of one instant are then equal, also as JSON."""
     if value.tzinfo is None:

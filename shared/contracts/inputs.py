@@ -11,6 +11,7 @@ from shared.contracts.common import (
     Duration,
     Identifier,
     IncentiveText,
+    PriorityTier,
     Quantity,
     ShortText,
     Sku,
@@ -47,6 +48,12 @@ class OrderPlaced(Contract):
     customer: Customer
     lines: list[OrderLine] = Field(min_length=1, max_length=200)
     placed_at: AwareDatetime
+    priority: PriorityTier | None = Field(
+        default=None,
+        description="The priority tier the order's lines wait in: one of the shop's "
+        "BACKORDER_PRIORITY_TIERS (an unknown one is dead-lettered). Absent: the default tier. "
+        "Higher tiers are served first, each in arrival order.",
+    )
 
     @model_validator(mode="after")
     def _line_ids_are_unique(self) -> "OrderPlaced":
@@ -106,6 +113,11 @@ class SkuPolicy(Contract):
     )
     # ISO 8601 ("P14D") or seconds. A line waiting longer is cancelled; None: the global default.
     max_wait: Duration | None = None
+    aging: Duration | None = Field(
+        default=None,
+        description='ISO 8601 ("P3D") or seconds: a line that waited longer than this in its '
+        "priority tier is promoted one tier. Absent: BACKORDER_PRIORITY_AGING.",
+    )
     # Offered in backorder and delay messages while they are in stock.
     alternatives: list[Sku] = Field(default_factory=list, max_length=20)
     delay_incentive: IncentiveText | None = Field(

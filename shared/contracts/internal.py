@@ -24,6 +24,10 @@ class AllocateLine(Contract):
     # before they were stamped: an unknown, non-returning customer.
     customer_id: str | None = None
     returning_customer: bool = False
+    # The order's priority tier and its rank (0: the default tier), as the order service
+    # resolved them from its configured tiers.
+    priority: str | None = None
+    rank: NonNegativeInt = 0
 
 
 class CancelLine(Contract):
@@ -59,6 +63,7 @@ class SetSkuPolicy(Contract):
     max_backorder_quantity: NonNegativeInt | None = None
     max_backorder_quantity_per_customer: NonNegativeInt | None = None
     max_wait_seconds: PositiveFloat | None = None
+    aging_seconds: PositiveFloat | None = None
     alternatives: list[str] = Field(default_factory=list)
     delay_incentive: str | None = None
 

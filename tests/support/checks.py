@@ -41,12 +41,15 @@ async def wait_for_statuses(
 
 
 async def assert_books_consistent(db: asyncpg.Connection, skus: Iterable[str]) -> None:
-    """For each SKU: nothing oversold, no idle stock while someone waits, arrival order kept."""
+    """For each SKU: nothing oversold, no idle stock while someone waits, arrival order kept
+    (within each priority rank, served highest first: a rank's lane counts from rank << 52)."""
     for sku in skus:
         book = await db.fetchrow("select * from sku_book where sku = $1", sku)
         assert book is not None, sku
         lines = await db.fetch(
-            "select * from allocation_line where sku = $1 and not cancelled order by seq", sku
+            "select * from allocation_line where sku = $1 and not cancelled"
+            " order by seq >> 52 desc, seq",
+            sku,
         )
         receipts = await db.fetchval(
             "select coalesce(sum(quantity), 0) from stock_receipt where sku = $1", sku
@@ -58,13 +61,21 @@ async def assert_books_consistent(db: asyncpg.Connection, skus: Iterable[str]) -
         assert book["available"] == 0 or not waiting, f"{sku}: idle stock while lines wait"
         assert all(line["allocated"] == 0 for line in waiting[1:]), f"{sku}: queue jumped"
         if waiting:
-            head_seq = waiting[0]["seq"]
+            head = _served_order(waiting[0]["seq"])
             later_filled = [
                 line["order_id"]
                 for line in lines
-                if line["seq"] > head_seq and line["allocated"] > 0 and line["rejected"] == 0
+                if _served_order(line["seq"]) > head
+                and line["allocated"] > 0
+                and line["rejected"] == 0
             ]
             assert not later_filled, f"{sku}: {later_filled} served before the head"
+
+
+def _served_order(seq: int) -> tuple[int, int]:
+    """Where a line stands in the order stock is handed out; one that never waited (seq 0) was
+    served on arrival, ahead of every line waiting since."""
+    return (-(seq >> 52), seq) if seq else (-(2**11), 0)
 
 
 async def wait_for_value(

@@ -15,9 +15,9 @@ def customer_email(order_id: str) -> str:
 
 
 def order_placed(
-    order_id: str, *lines: tuple[str, int], email: str | None = None
+    order_id: str, *lines: tuple[str, int], email: str | None = None, priority: str | None = None
 ) -> dict[str, Any]:
-    return {
+    return ({"priority": priority} if priority else {}) | {
         "order_id": order_id,
         "customer": {
             "id": "c-" + order_id,

@@ -65,6 +65,11 @@ class QueueState:
     # Lines join in time order even across instances whose clocks differ a little: a line's
     # wait starts no earlier than that of the line ahead of it.
     newest_requested_at: datetime | None = None
+    # The priority rank whose lane this is (see ranks.py); its seqs and units are counted from
+    # the lane's origin, so the lanes of one SKU never share a number.
+    lane: int = 0
+    # Units waiting in the SKU's other lanes: they count towards the SKU's cap.
+    waiting_elsewhere: int = 0
 
     @property
     def waiting_units(self) -> int:
@@ -97,6 +102,7 @@ class SkuBook:
         state: QueueState,
         schedule: Schedule,
         waiting: WaitingLines,
+        lines: "dict[Key, Line] | None" = None,
     ) -> None:
         self.sku = sku
         self.policy = policy
@@ -104,7 +110,8 @@ class SkuBook:
         self.schedule = schedule
         self._stored = waiting
         # Every line read or changed in this book's life, newer than what the store holds.
-        self._lines: dict[Key, Line] = {}
+        # Shared by the lanes of a ranked book, so that a line is one object in all of them.
+        self._lines: dict[Key, Line] = {} if lines is None else lines
         # Lines that joined the queue since the store was read, in arrival order.
         self._joined: list[Line] = []
         # Lines to tell, with the date and the units they had when first touched.
@@ -148,7 +155,7 @@ class SkuBook:
             sku=self.sku,
             applicant=applicant,
             missing=missing,
-            sku_waiting=self.state.waiting_units,
+            sku_waiting=self.state.waiting_units + self.state.waiting_elsewhere,
             customer_waiting=await self._waiting_of(applicant.customer_id, besides=line),
         )
         if admission.refused:
@@ -182,23 +189,28 @@ class SkuBook:
     async def expire(self, now: datetime, default_max_wait: timedelta | None) -> None:
         """Lines that waited longer than allowed leave the queue; what they held passes on."""
         limit = self.policy.max_wait or default_max_wait
-        if limit is None:
-            return
-        overdue = []
-        async for line in self._walk(0):
-            if line.requested_at is None or now - line.requested_at <= limit:
-                break  # lines join in time order: everyone behind waited less
-            overdue.append(line)
-        for line in overdue:
-            line.expired = True
-            self._withdraw(line, f"waited longer than the maximum of {describe_wait(limit)}")
-        if overdue:
+        if limit is not None and await self.withdraw_overdue(now, limit):
             # One fill after all have left: units go straight to the first line still waiting.
             await self._fill()
             await self._retell_dates()
 
-    async def told(self) -> list[Told]:
-        """The lines this decision changed, with their positions; the book starts afresh."""
+    async def withdraw_overdue(self, now: datetime, limit: timedelta) -> bool:
+        """Withdraws the lines that waited longer than `limit`, without filling."""
+        overdue = []
+        async for line in self._walk(0):
+            if line.requested_at is None or now - line.requested_at <= limit:
+                if self.state.lane == 0:
+                    break  # lines join the lowest lane in time order: those behind waited less
+                continue  # promoted lines joined a higher lane late: its order is not by wait
+            overdue.append(line)
+        for line in overdue:
+            line.expired = True
+            self._withdraw(line, f"waited longer than the maximum of {describe_wait(limit)}")
+        return bool(overdue)
+
+    async def told(self, lines_ahead: int = 0) -> list[Told]:
+        """The lines this decision changed, with their positions (behind `lines_ahead` lines of
+        higher lanes); the book starts afresh."""
         head = await self._head()
         self._fold_gaps(head)
         told = []
@@ -206,7 +218,8 @@ class SkuBook:
             line = self._lines[key]
             line.revision += 1
             if line.short and head is not None:
-                told.append(Told(line, self._position(line, head), eta_before, allocated_before))
+                position = lines_ahead + self._position(line, head)
+                told.append(Told(line, position, eta_before, allocated_before))
             else:
                 line.eta = None
                 told.append(Told(line, None, None, allocated_before))
@@ -332,15 +345,15 @@ class SkuBook:
 
     async def _first_through_beyond(self, through: int) -> Line | None:
         stored = await self._stored.first_waiting_beyond(through)
-        if stored is not None and stored.seq is not None:
+        if stored is not None and stored.seq is not None and lane_of(stored.seq) == self.state.lane:
             # Later lines hold more `through`: the first still waiting from here on is the one.
             async for line in self._walk(stored.seq):
                 return line
             return None
-        return next((line for line in self._joined if line.short and line.through > through), None)
+        return next((ln for ln in self._joined if self._holds(ln) and ln.through > through), None)
 
     async def _head(self) -> Line | None:
-        if self._head_known and (self._head_line is None or self._head_line.short):
+        if self._head_known and (self._head_line is None or self._holds(self._head_line)):
             return self._head_line
         self._head_line = None
         async for line in self._walk(0):
@@ -353,26 +366,31 @@ class SkuBook:
         """Waiting lines from `seq` on (None: from the tail), as this decision left them."""
         if back:
             for line in reversed(self._joined):
-                if line.short and (seq is None or (line.seq or 0) <= seq):
+                if self._holds(line) and (seq is None or (line.seq or 0) <= seq):
                     yield line
-        cursor, limit = (2**62 if seq is None else seq), _FIRST_PAGE
+        origin = self.state.lane << LANE_BITS
+        last_of_lane = origin + (1 << LANE_BITS) - 1
+        cursor = last_of_lane if seq is None else max(seq, origin)
+        limit = _FIRST_PAGE
         while True:
             if back:
                 page = await self._stored.waiting_down_from(cursor, limit)
             else:
                 page = await self._stored.waiting_from(cursor, limit)
             for stored in page:
+                if lane_of(stored.seq) != self.state.lane:
+                    break  # the next lane's lines: this one's end
                 line = self._lines.setdefault(stored.key, stored)
-                if line.short:
+                if self._holds(line):
                     yield line
-            if len(page) < limit:
+            if len(page) < limit or lane_of(page[-1].seq) != self.state.lane:
                 break
             last = page[-1].seq or 0
             cursor = last - 1 if back else last + 1
             limit = min(limit * 2, _LAST_PAGE)
         if not back:
             for line in self._joined:
-                if line.short and (line.seq or 0) >= (seq or 0):
+                if self._holds(line) and (line.seq or 0) >= (seq or 0):
                     yield line
 
     def _fold_gaps(self, head: Line | None) -> None:
@@ -380,3 +398,54 @@ class SkuBook:
         for gap_seq in list(self.state.gaps):
             if head is None or (head.seq is not None and gap_seq < head.seq):
                 self.state.departed += self.state.gaps.pop(gap_seq)
+
+    # What a ranked book (ranks.py) asks of each of its lanes.
+
+    def _holds(self, line: Line) -> bool:
+        """Waiting in this lane: a promoted line has left the lane it drew its first seq in."""
+        return bool(line.short) and lane_of(line.seq) == self.state.lane
+
+    def waiting(self) -> AsyncIterator[Line]:
+        """The lane's waiting lines from its head, in the order they are served."""
+        return self._walk(0)
+
+    async def fill(self) -> None:
+        await self._fill()
+
+    async def retell_dates(self) -> None:
+        await self._retell_dates()
+
+    def withdraw(self, line: Line, reason: str | None) -> None:
+        """Takes the line out of the queue and frees what it held, without filling."""
+        self._withdraw(line, reason)
+
+    async def lines_waiting(self) -> int:
+        head = await self._head()
+        if head is None or head.seq is None:
+            return 0
+        tail = self.state.next_seq - 1
+        return tail - head.seq + 1 - sum(1 for gap in self.state.gaps if head.seq < gap <= tail)
+
+    def depart(self, line: Line) -> tuple[datetime | None, int] | None:
+        """The line leaves this lane for a higher one, still waiting: a gap stays behind.
+        Returns what the line had when this decision first touched it, if it did."""
+        assert line.seq is not None
+        self.state.gaps[line.seq] = line.short
+        self._head_known = self._head_known and self._head_line is not line
+        return self._told.pop(line.key, None)
+
+    def arrive(self, line: Line, before: tuple[datetime | None, int] | None) -> None:
+        """A promoted line joins this lane at its tail, keeping the time its wait began."""
+        self._told[line.key] = before or (line.eta, line.allocated)
+        self._lines[line.key] = line
+        requested_at, newest = line.requested_at, self.state.newest_requested_at
+        self._join(line)
+        line.requested_at, self.state.newest_requested_at = requested_at, newest
+
+
+LANE_BITS = 52
+
+
+def lane_of(seq: int | None) -> int:
+    """The lane a seq belongs to: each rank counts its seqs and units from `rank << LANE_BITS`."""
+    return 0 if seq is None else seq >> LANE_BITS

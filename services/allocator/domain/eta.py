@@ -60,3 +60,19 @@ class Schedule:
             if run.through is None or cumulative_need <= run.through:
                 return run.date
         return None  # unreachable: the last run has no end
+
+    def behind(self, units: int) -> "Schedule":
+        """The same restocks for lines that have `units` waiting ahead of all of them (a lower
+        priority lane): a line's date then follows its need counted within its own lane."""
+        shifted = Schedule(())
+        shifted.restocks = self.restocks
+        shifted.runs = [
+            Run(
+                max(0, run.after - units),
+                None if run.through is None else run.through - units,
+                run.date,
+            )
+            for run in self.runs
+            if run.through is None or run.through > units
+        ]
+        return shifted

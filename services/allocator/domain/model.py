@@ -17,6 +17,8 @@ class Policy:
     # None: the global default applies (which may be "wait forever").
     max_wait: timedelta | None = None
     alternatives: tuple[str, ...] = ()
+    # A line waiting longer than this (in its rank) is promoted one rank; None: the global one.
+    aging: timedelta | None = None
 
 
 @dataclass
@@ -39,6 +41,10 @@ class Line:
     eta: datetime | None = None
     # How often the line was told: the order service keeps the newest.
     revision: int = 0
+    # The priority the order asked for: its tier and that tier's rank (0 the default tier,
+    # higher served first). Aging may lift the rank the line waits in; this one stays.
+    priority: str | None = None
+    rank: int = 0
     # Whose line it is, as the order service stamped it; None on lines from before.
     customer_id: str | None = None
 

@@ -22,6 +22,9 @@ class ReferenceBook:
     available: int = 0
     policy: Policy = field(default_factory=Policy)
     queue: list[Line] = field(default_factory=list)
+    # The rank each queued line waits in (its order's, or higher once aged); the queue is
+    # served highest rank first, and within a rank in the order lines reached it.
+    ranks: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def waiting_quantity(self) -> int:
@@ -59,8 +62,36 @@ class ReferenceBook:
             if admission.refused:
                 line.rejected, line.reason = admission.refused, admission.reason
             if line.short:
-                self.queue.append(line)
+                self._enqueue(line, max(line.rank, 0))
         return [line]
+
+    def age(self, now: datetime, default_aging: timedelta | None, top_rank: int) -> list[Line]:
+        """A line that waited longer than the bound for each rank it rose moves up one rank, to
+        that rank's tail, keeping what it holds; higher ranks first, so one sweep lifts a line
+        once."""
+        bound = self.policy.aging or default_aging
+        if bound is None:
+            return []
+        promoted: list[Line] = []
+        for rank in range(top_rank - 1, -1, -1):
+            due = [
+                line
+                for line in self.queue
+                if self.ranks[line.key] == rank
+                and line.requested_at is not None
+                and now - line.requested_at > bound * (rank - line.rank + 1)
+            ]
+            for line in due:
+                self.queue.remove(line)
+                self._enqueue(line, rank + 1)
+            promoted.extend(due)
+        return promoted
+
+    def _enqueue(self, line: Line, rank: int) -> None:
+        """Behind every line of its rank or higher, ahead of every lower one."""
+        self.ranks[line.key] = rank
+        behind = sum(1 for queued in self.queue if self.ranks[queued.key] >= rank)
+        self.queue.insert(behind, line)
 
     def refuse_cancelled(self, line: Line, reason: str | None) -> list[Line]:
         """A line cancelled before it reached the book: it never joins the queue or holds units."""

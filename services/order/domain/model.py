@@ -76,6 +76,8 @@ class Order:
     lines: list[OrderLine]
     version: int = 0
     published: Picture | None = field(default=None, repr=False)
+    # The priority tier the order asked for; None: the shop's default tier.
+    priority: str | None = None
 
     @classmethod
     def place(cls, placed: OrderPlaced) -> "Order":
@@ -84,6 +86,7 @@ class Order:
             customer=placed.customer,
             placed_at=placed.placed_at,
             lines=[OrderLine(line.line_id, line.sku, line.quantity) for line in placed.lines],
+            priority=placed.priority,
         )
 
     def same_as(self, placed: OrderPlaced) -> bool:
@@ -97,6 +100,7 @@ class Order:
             customer.returning,
             self.placed_at,
             [(line.line_id, line.sku, line.quantity) for line in self.lines],
+            self.priority,
         ) == (
             placed.customer.id,
             str(placed.customer.email),
@@ -104,6 +108,7 @@ class Order:
             placed.customer.returning,
             placed.placed_at,
             [(line.line_id, line.sku, line.quantity) for line in placed.lines],
+            placed.priority,
         )
 
     def line(self, line_id: str) -> OrderLine | None:
