@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from faststream import Context
 from faststream.kafka import KafkaMessage, KafkaRouter
@@ -10,6 +11,7 @@ from services.allocator import handlers
 from shared.contracts.headers import EVENT_ID
 from shared.contracts.internal import AllocationCommand, LineAllocationChanged
 from shared.contracts.topics import ALLOCATION_COMMANDS, LINE_ALLOCATION_CHANGED
+from shared.db.unit_of_work import UnitOfWork
 from shared.messaging.errors import PoisonMessage, is_transient
 from shared.messaging.records import delivered
 from shared.messaging.subscriptions import consumes
@@ -52,68 +54,77 @@ def _count(runtime: Runtime, outcome: handlers.Outcome) -> None:
 
 
 async def sweep_overdue_lines(runtime: Runtime) -> None:
-    """Expires lines past their maximum wait, one SKU lock at a time; replicas share the work.
-    A SKU that fails is logged and left for the next round: it never holds up the others."""
+    """Expires lines past their maximum wait (see `_sweep`)."""
     settings = runtime.settings
-    while True:
-        try:
-            async with runtime.unit_of_work() as uow:
-                skus = await handlers.skus_to_expire(uow=uow, default_max_wait=settings.max_wait)
-        except Exception as error:
-            log.warning("max-wait sweep failed: %s", error, exc_info=not is_transient(error))
-            skus = []
-        for sku in skus:
-            try:
-                async with runtime.unit_of_work() as uow:
-                    outcome = await handlers.expire_overdue_lines(
-                        uow=uow,
-                        sku=sku,
-                        default_backorders=settings.default_backorders,
-                        default_max_wait=settings.max_wait,
-                    )
-                    await runtime.committed(uow)
-                _count(runtime, outcome)
-            except Exception as error:
-                log.warning(
-                    "max-wait sweep failed for SKU %s: %s",
-                    sku,
-                    error,
-                    exc_info=not is_transient(error),
-                )
-        await asyncio.sleep(settings.expiry_sweep_interval_seconds)
+
+    async def find(uow: UnitOfWork) -> list[str]:
+        return await handlers.skus_to_expire(uow=uow, default_max_wait=settings.max_wait)
+
+    async def handle(uow: UnitOfWork, sku: str) -> handlers.Outcome:
+        return await handlers.expire_overdue_lines(
+            uow=uow,
+            sku=sku,
+            default_backorders=settings.default_backorders,
+            default_max_wait=settings.max_wait,
+        )
+
+    await _sweep(runtime, "max-wait", find, handle, settings.expiry_sweep_interval_seconds)
 
 
 async def sweep_lines_to_promote(runtime: Runtime) -> None:
-    """Promotes lines past their aging bound one rank, one SKU lock at a time, as the max-wait
-    sweep expires them; nothing to do while the shop has a single priority tier."""
+    """Promotes lines past their aging bound one rank (see `_sweep`); nothing to do while the
+    shop has a single priority tier."""
     settings = runtime.settings
     top_rank = settings.tiers.top_rank
-    while top_rank:
+    if not top_rank:
+        return
+
+    async def find(uow: UnitOfWork) -> list[str]:
+        return await handlers.skus_to_promote(
+            uow=uow, default_aging=settings.priority_aging, top_rank=top_rank
+        )
+
+    async def handle(uow: UnitOfWork, sku: str) -> handlers.Outcome:
+        return await handlers.promote_waiting_lines(
+            uow=uow,
+            sku=sku,
+            default_backorders=settings.default_backorders,
+            default_aging=settings.priority_aging,
+            top_rank=top_rank,
+        )
+
+    await _sweep(runtime, "aging", find, handle, settings.aging_sweep_interval_seconds)
+
+
+async def _sweep(
+    runtime: Runtime,
+    name: str,
+    find: Callable[[UnitOfWork], Awaitable[list[str]]],
+    handle: Callable[[UnitOfWork, str], Awaitable[handlers.Outcome]],
+    interval: float,
+) -> None:
+    """Forever: find the SKUs with work, then handle each under its own SKU lock and
+    transaction, so replicas share the work. A SKU that fails is logged and left for the next
+    round: it never holds up the others."""
+    while True:
         try:
             async with runtime.unit_of_work() as uow:
-                skus = await handlers.skus_to_promote(
-                    uow=uow, default_aging=settings.priority_aging, top_rank=top_rank
-                )
+                skus = await find(uow)
         except Exception as error:
-            log.warning("aging sweep failed: %s", error, exc_info=not is_transient(error))
+            log.warning("%s sweep failed: %s", name, error, exc_info=not is_transient(error))
             skus = []
         for sku in skus:
             try:
                 async with runtime.unit_of_work() as uow:
-                    outcome = await handlers.promote_waiting_lines(
-                        uow=uow,
-                        sku=sku,
-                        default_backorders=settings.default_backorders,
-                        default_aging=settings.priority_aging,
-                        top_rank=top_rank,
-                    )
+                    outcome = await handle(uow, sku)
                     await runtime.committed(uow)
                 _count(runtime, outcome)
             except Exception as error:
                 log.warning(
-                    "aging sweep failed for SKU %s: %s",
+                    "%s sweep failed for SKU %s: %s",
+                    name,
                     sku,
                     error,
                     exc_info=not is_transient(error),
                 )
-        await asyncio.sleep(settings.aging_sweep_interval_seconds)
+        await asyncio.sleep(interval)

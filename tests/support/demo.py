@@ -1,4 +1,5 @@
-"""The demo's story as its printed timelines tell it, the same wherever the demo runs."""
+"""The demo's story as its printed timelines tell it, the same wherever the demo runs (with
+the two priority tiers `deploy/bin/stack` and the compose file configure)."""
 
 import re
 
@@ -22,6 +23,11 @@ EXPECTED: dict[str, list[Row]] = {
     ],
     "Dan": [
         ("1", "rejected", "0", "0", "1", "", "backorders are not allowed for SKU LAMP-<run>"),
+    ],
+    # A vip customer who orders after Cyd is served first by the next receipt.
+    "Eve": [
+        ("1", "backordered", "0", "1", "0", "1", ""),
+        ("2", "allocated", "1", "0", "0", "", ""),
     ],
 }
 
