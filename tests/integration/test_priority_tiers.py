@@ -12,7 +12,6 @@ from shared.contracts.topics import ORDERS_PLACED, SKU_POLICY, STOCK_RECEIVED
 from shared.messaging.client import EdgeClient, TopicTail
 from tests.support.checks import (
     assert_books_consistent,
-    eventually,
     latest_line,
     wait_for_statuses,
 )
@@ -82,9 +81,9 @@ async def test_aging_lifts_a_waiting_standard_line_ahead_of_priority_orders_that
         db, "select seq >> 52 from allocation_line where order_id = $1", patient, expected=1
     )
     position = await queue_position(db, sku, patient)
-    await eventually(
-        lambda: latest_line(status_changes, patient)["queue_position"] == position,
-        what=lambda: f"{patient} told {latest_line(status_changes, patient)}, at {position}",
+    # The tail gathers what the topic carries only while it is polled.
+    await status_changes.wait_for(
+        lambda _: latest_line(status_changes, patient)["queue_position"] == position
     )
 
     await place(shop, late_vip, sku, priority="vip")

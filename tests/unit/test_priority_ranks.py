@@ -122,6 +122,9 @@ async def run(steps: list[tuple[Step, bool]]) -> None:
 
         told = await book.told()
         assert {t.line.key for t in told} == spec.tell(changed), action
+        # each line is told the place it stands at, a promoted one its place in its new rank
+        for item in told:
+            assert item.position == spec.book.position(spec.lines[item.line.key]), action
         assert book.available == spec.book.available
         await agree(spec, ranked, lines)
         promises_kept(spec, now, short_by_rank_before, held_before, kind)
@@ -198,6 +201,29 @@ def test_aging_lifts_a_waiting_standard_line_past_priority_lines_that_come_later
     steps: list[Step] = [("request", 1, 0), ("later", 11), ("age", AGING), ("request", 1, 1)]
     steps += [("receive", 1)]
     asyncio.run(run([(step, True) for step in steps]))
+
+
+def test_a_promoted_line_is_told_its_place_behind_the_rank_it_joins() -> None:
+    async def run() -> tuple[list[tuple[str, int | None]], int | None]:
+        ranked = Ranked()
+        book = ranked.open()
+        await book.request(Line(order_id="patient", line_id="1", quantity=1), START)
+        await book.request(Line(order_id="vip", line_id="1", quantity=1, rank=1), START)
+        await book.told()
+        ranked.save()
+        book = ranked.open()
+        await book.age(START + AGING * 2, AGING, 1)
+        told = [(t.line.order_id, t.position) for t in await book.told()]
+        ranked.save()
+        book = ranked.open()
+        late = Line(order_id="late vip", line_id="1", quantity=1, rank=1)
+        await book.request(late, START + AGING * 2)
+        return told, await book.position(late)
+
+    told, late_position = asyncio.run(run())
+    # only the promoted line moved: it is told it now stands second, behind the earlier vip
+    assert told == [("patient", 2)]
+    assert late_position == 3
 
 
 def test_with_one_rank_the_ranked_book_is_the_plain_book() -> None:
