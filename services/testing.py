@@ -114,9 +114,9 @@ class BackorderSystem:
         postgres.start()
         kafka.start()
         self._wait("postgres", lambda: postgres.exec(_PG_READY).exit_code == 0)
-        self._wait("kafka", lambda: kafka.exec(_KAFKA_LISTENING).exit_code == 0)
+        self._wait("kafka", lambda: kafka.exec(KAFKA_LISTENING).exit_code == 0)
         host = postgres.get_container_host_ip()
-        self.bootstrap_servers = f"127.0.0.1:{kafka_port}"
+        self.bootstrap_servers = f"{_KAFKA_HOST}:{kafka_port}"
         self.database_url = (
             f"postgresql+asyncpg://backorder:backorder@{host}:{postgres.get_exposed_port(5432)}"
             "/backorder"
@@ -132,7 +132,7 @@ class BackorderSystem:
         self.api_url = f"http://{host}:{api.get_exposed_port(API_PORT)}"
         for service in self.services:
             self.wait_ready(service)
-        self._wait("api", lambda: _answers(f"{self.api_url}/openapi.json"))
+        self._wait("api", lambda: _answers(f"{self.api_url}/health/ready"))
         return self
 
     def stop(self) -> None:
@@ -222,7 +222,11 @@ class BackorderSystem:
 
 
 _PG_READY = ["pg_isready", "-h", "127.0.0.1", "-U", "backorder"]
-_KAFKA_LISTENING = ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9092"]
+KAFKA_LISTENING = ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9092"]
+"""Run inside a Kafka container (official or stand-in): succeeds once the broker listens."""
+# The broker must advertise the address the test process dials before it starts, and Docker
+# publishes ports on this host: a remote DOCKER_HOST is not supported.
+_KAFKA_HOST = "127.0.0.1"
 
 
 def kafka_environment(external_port: int) -> dict[str, str]:
@@ -232,7 +236,9 @@ def kafka_environment(external_port: int) -> dict[str, str]:
         "KAFKA_NODE_ID": "1",
         "KAFKA_PROCESS_ROLES": "broker,controller",
         "KAFKA_LISTENERS": f"INTERNAL://:9092,EXTERNAL://:{_EXTERNAL_KAFKA_PORT},CONTROLLER://:9093",
-        "KAFKA_ADVERTISED_LISTENERS": f"INTERNAL://kafka:9092,EXTERNAL://127.0.0.1:{external_port}",
+        "KAFKA_ADVERTISED_LISTENERS": (
+            f"INTERNAL://kafka:9092,EXTERNAL://{_KAFKA_HOST}:{external_port}"
+        ),
         "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": (
             "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"
         ),

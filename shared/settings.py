@@ -133,6 +133,12 @@ class Settings(BaseSettings):
             raise ValueError("SMTP authentication needs smtp_security starttls or tls")
         if self.database_ssl == "verify-full" and self.database_ssl_rootcert is None:
             raise ValueError("database_ssl=verify-full needs BACKORDER_DATABASE_SSL_ROOTCERT")
+        if (
+            self.priority_aging is not None
+            and not PriorityTiers.parse(self.priority_tiers).top_rank
+        ):
+            # With one tier there is no rank to be promoted to: the setting would do nothing.
+            raise ValueError("priority_aging needs two or more BACKORDER_PRIORITY_TIERS")
         return self
 
     @field_validator("priority_tiers")

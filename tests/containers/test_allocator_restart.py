@@ -34,6 +34,17 @@ def received(receipt_id: str, sku: str, quantity: int) -> bytes:
     return json.dumps(receipt).encode()
 
 
+async def until_lines_exist(backorder: BackorderSystem, sku: str) -> None:
+    database = await asyncpg.connect(backorder.database_url.replace("+asyncpg", ""))
+    try:
+        async with asyncio.timeout(60):
+            query = "select count(*) from allocation_line where sku = $1"
+            while not await database.fetchval(query, sku):
+                await asyncio.sleep(0.05)
+    finally:
+        await database.close()
+
+
 async def test_orders_and_receipts_sent_around_an_allocator_kill_are_all_filled_once(
     backorder: BackorderSystem,
 ) -> None:
@@ -49,7 +60,9 @@ async def test_orders_and_receipts_sent_around_an_allocator_kill_are_all_filled_
         await producer.send_and_wait(
             "inventory.stock-received", key=sku.encode(), value=received(f"r1-{run}", sku, 20)
         )
-        await asyncio.sleep(1.0)
+        # Killed as soon as it has queued the first lines: the rest of the first half, and all
+        # that follows, it meets only after the restart.
+        await until_lines_exist(backorder, sku)
         await asyncio.to_thread(backorder.stop_service, "allocator", kill=True)
         for order_id in order_ids[ORDERS // 2 :]:
             await producer.send("orders.placed", key=order_id.encode(), value=placed(order_id, sku))

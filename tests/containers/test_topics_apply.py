@@ -7,7 +7,7 @@ import pytest
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
-from services.testing import Images, kafka_environment
+from services.testing import KAFKA_LISTENING, Images, kafka_environment
 from shared.contracts.topics import all_specs
 
 
@@ -20,9 +20,8 @@ def auto_creating_kafka() -> Iterator[tuple[Network, Images]]:
         for name, value in environment.items():
             kafka.with_env(name, value)
         with kafka:
-            listening = ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9092"]
             deadline = time.monotonic() + 120
-            while kafka.exec(listening).exit_code != 0:
+            while kafka.exec(KAFKA_LISTENING).exit_code != 0:
                 assert time.monotonic() < deadline, kafka.get_logs()
                 time.sleep(0.5)
             yield network, images

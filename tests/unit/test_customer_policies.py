@@ -4,6 +4,7 @@ offer a policy makes for the wait: the pure rules, the books that follow them, t
 import asyncio
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ from services.allocator.repository import _policy as policy_in_force
 from services.allocator.tables import SkuBookRow
 from services.notifier.channels.webhook import WebhookChannel
 from services.notifier.domain.model import Kind
-from services.notifier.rendering import Rendered, Templates
+from services.notifier.rendering import BUILT_IN, Rendered, Templates
 from services.order.domain.customers import is_returning
 from services.order.domain.model import Order
 from shared.contracts.inputs import OrderPlaced, SkuPolicy
@@ -264,6 +265,18 @@ def test_no_incentive_is_mentioned_where_none_is_set_or_nothing_waits_any_more()
     # the picture of a filled line no longer carries it, and a ready mail would not show it
     ready = Templates().render(Kind.ALLOCATED, waiting(incentive=OFFER), None).text
     assert "For your wait" not in ready
+
+
+def test_a_shops_own_lines_template_from_before_incentives_still_renders(tmp_path: Path) -> None:
+    """BACKORDER_NOTIFY_TEMPLATES_DIR may hold a `_lines.txt` written before incentives
+    existed: the incentive macro lives in a file of its own, so those mails still render."""
+    (tmp_path / "email").mkdir()
+    own = BUILT_IN / "email" / "_lines.txt"
+    (tmp_path / "email" / "_lines.txt").write_text("{# the shop's #}\n" + own.read_text())
+    templates = Templates(tmp_path)
+    for kind in (Kind.BACKORDERED, Kind.DATE_CHANGED):
+        text = templates.render(kind, waiting(incentive=OFFER), None).text
+        assert f"For your wait for LAMP: {OFFER}" in text
 
 
 def webhook_body(kind: Kind, latest: OrderStatusChanged) -> dict[str, Any]:

@@ -77,3 +77,11 @@ def test_notification_settings_that_would_leak_or_forge_stop_the_start(
     settings = Settings()
     assert settings.max_wait is not None
     assert settings.max_wait.days == 30
+
+
+def test_aging_without_a_second_tier_stops_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKORDER_PRIORITY_AGING", "P3D")
+    with pytest.raises(ValidationError, match="needs two or more"):
+        Settings()
+    monkeypatch.setenv("BACKORDER_PRIORITY_TIERS", "vip,standard")
+    assert Settings().priority_aging is not None
