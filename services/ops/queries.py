@@ -5,6 +5,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from services.allocator.domain.book import LANE_BITS
 from services.ops.views import (
     DemandRow,
     OrderLineView,
@@ -18,14 +19,14 @@ _SKU_BOOK = text(
     " max_backorder_quantity_per_customer, delay_incentive, aging_seconds"
     " from sku_book where sku = :sku"
 )
-# Served highest rank first (each rank's lane counts its seqs from rank << 52), then in the
-# order lines reached their rank.
+# Served highest rank first (each rank's lane counts its seqs from rank << LANE_BITS), then in
+# the order lines reached their rank.
 _SKU_QUEUE = text(
-    "select row_number() over (order by l.seq >> 52 desc, l.seq) as position, l.order_id,"
-    " l.line_id, l.quantity, l.allocated, l.waiting, o.placed_at, l.priority,"
-    " (l.seq >> 52)::int as rank"
+    f"select row_number() over (order by l.seq >> {LANE_BITS} desc, l.seq) as position,"
+    " l.order_id, l.line_id, l.quantity, l.allocated, l.waiting, o.placed_at, l.priority,"
+    f" (l.seq >> {LANE_BITS})::int as rank"
     " from allocation_line l left join customer_order o using (order_id)"
-    " where l.sku = :sku and l.waiting > 0 order by l.seq >> 52 desc, l.seq"
+    f" where l.sku = :sku and l.waiting > 0 order by l.seq >> {LANE_BITS} desc, l.seq"
 )
 _ORDER = text(
     "select order_id, customer_email, placed_at, status, version, priority"

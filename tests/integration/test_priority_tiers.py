@@ -7,6 +7,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from services.allocator.domain.book import LANE_BITS
 from shared.contracts.headers import DLQ_REASON
 from shared.contracts.topics import ORDERS_PLACED, SKU_POLICY, STOCK_RECEIVED
 from shared.messaging.client import EdgeClient, TopicTail
@@ -78,7 +79,10 @@ async def test_aging_lifts_a_waiting_standard_line_ahead_of_priority_orders_that
     # Past the bound the sweep lifts the standard line to the vip rank, at its tail, and tells
     # it its place there.
     await wait_for_row(
-        db, "select seq >> 52 from allocation_line where order_id = $1", patient, expected=1
+        db,
+        f"select seq >> {LANE_BITS} from allocation_line where order_id = $1",
+        patient,
+        expected=1,
     )
     position = await queue_position(db, sku, patient)
     # The tail gathers what the topic carries only while it is polled.
@@ -99,7 +103,7 @@ async def queue_position(db: asyncpg.Connection, sku: str, order_id: str) -> int
     """The line's place in the order the SKU is served: highest rank's lane first."""
     position: int = await db.fetchval(
         "select position from (select order_id, row_number() over"
-        " (order by seq >> 52 desc, seq) as position from allocation_line"
+        f" (order by seq >> {LANE_BITS} desc, seq) as position from allocation_line"
         " where sku = $1 and waiting > 0) q where order_id = $2",
         sku,
         order_id,

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.allocator.domain.admission import Applicant
-from services.allocator.domain.book import QueueState, lane_of
+from services.allocator.domain.book import Key, QueueState, lane_of
 from services.allocator.domain.eta import Restock, Schedule
 from services.allocator.domain.model import Line, Policy
 from services.allocator.domain.ranks import RankedBook
@@ -84,10 +84,6 @@ async def run(steps: list[tuple[Step, bool]]) -> None:
         book = ranked.open()
         kind = action[0]
         changed: list[Line] = []
-        short_by_rank_before = {
-            rank: any(spec.book.ranks[ln.key] == rank for ln in spec.book.queue)
-            for rank in range(TOP + 1)
-        }
         held_before = {key: line.allocated for key, line in spec.lines.items()}
         if kind == "request":
             line = Line(order_id=f"o{len(lines)}", line_id="1", quantity=action[1], rank=action[2])
@@ -127,7 +123,7 @@ async def run(steps: list[tuple[Step, bool]]) -> None:
             assert item.position == spec.book.position(spec.lines[item.line.key]), action
         assert book.available == spec.book.available
         await agree(spec, ranked, lines)
-        promises_kept(spec, now, short_by_rank_before, held_before, kind)
+        promises_kept(spec, now, held_before, kind)
 
 
 async def agree(spec: Specified, ranked: Ranked, lines: list[Line]) -> None:
@@ -152,7 +148,6 @@ async def agree(spec: Specified, ranked: Ranked, lines: list[Line]) -> None:
 def promises_kept(
     spec: Specified,
     now: datetime,
-    short_by_rank_before: dict[int, bool],
     held_before: dict[tuple[str, str], int],
     kind: str,
 ) -> None:
@@ -233,21 +228,38 @@ def test_with_one_rank_the_ranked_book_is_the_plain_book() -> None:
 
 
 class CountingLines(InMemoryWaitingLines):
-    """Counts the lines the store hands out: what a decision costs in reads."""
+    """Counts what the store is asked and the lines it hands out: what a decision costs."""
 
     def __init__(self) -> None:
         super().__init__()
         self.read = 0
+        self.queries = 0
+        self.seeks = 0
+
+    async def find(self, key: Key) -> Line | None:
+        self.queries += 1
+        return await super().find(key)
 
     async def waiting_from(self, seq: int, limit: int) -> list[Line]:
+        self.queries += 1
         page = await super().waiting_from(seq, limit)
         self.read += len(page)
         return page
 
     async def waiting_down_from(self, seq: int, limit: int) -> list[Line]:
+        self.queries += 1
         page = await super().waiting_down_from(seq, limit)
         self.read += len(page)
         return page
+
+    async def first_waiting_beyond(self, through: int) -> Line | None:
+        self.queries += 1
+        self.seeks += 1
+        return await super().first_waiting_beyond(through)
+
+    async def waiting_of(self, customer_id: str) -> list[tuple[Key, int]]:
+        self.queries += 1
+        return await super().waiting_of(customer_id)
 
 
 def test_a_priority_order_costs_the_same_reads_on_a_short_and_a_long_queue() -> None:
@@ -273,6 +285,56 @@ def test_a_priority_order_costs_the_same_reads_on_a_short_and_a_long_queue() -> 
         return store.read
 
     assert asyncio.run(reads(1_000)) == asyncio.run(reads(4_000))
+
+
+def test_standard_orders_cost_the_same_reads_after_a_priority_order_as_before() -> None:
+    """A standard line joins the lowest lane at its tail: it moves no other line's date,
+    whatever waits in the ranks above, and once they emptied the SKU is a plain book again."""
+
+    async def costs() -> list[tuple[str, int, int]]:
+        store = CountingLines()
+        restocks = {
+            f"po-{day}": Restock(f"po-{day}", 5, START + timedelta(days=day)) for day in range(4)
+        }
+        ranked = Ranked(store=store, restocks=restocks)
+        book = ranked.open()
+        for index in range(50):
+            await book.request(Line(order_id=f"o{index}", line_id="1", quantity=1), START)
+        await book.told()
+        ranked.save()
+        measured = []
+
+        async def standard_order(stage: str) -> None:
+            store.queries = store.seeks = 0
+            book = ranked.open()
+            order = Line(order_id=f"standard {stage}", line_id="1", quantity=1)
+            await book.request(order, START)
+            told = {t.line.key for t in await book.told()}
+            assert told == {order.key}, stage
+            measured.append((stage, store.queries, store.seeks))
+            ranked.save()
+
+        await standard_order("single lane")
+        book = ranked.open()
+        await book.request(Line(order_id="vip", line_id="1", quantity=1, rank=1), START)
+        await book.told()
+        ranked.save()
+        await standard_order("vip waiting")
+        book = ranked.open()
+        await book.receive(1)
+        told = await book.told()
+        assert [t.line.status for t in told if t.line.order_id == "vip"] == ["allocated"]
+        ranked.save()
+        await standard_order("vip lane emptied")
+        return measured
+
+    measured = asyncio.run(costs())
+    (_, single, _), (_, vip_waiting, vip_seeks), (_, emptied, emptied_seeks) = measured
+    # no restock run is sought again; a waiting vip costs one read of its lane's head (what
+    # stands ahead of the standard line), an emptied vip lane nothing
+    assert (vip_seeks, emptied_seeks) == (0, 0), measured
+    assert vip_waiting <= single + 1, measured
+    assert emptied == single, measured
 
 
 def test_caps_count_what_waits_in_every_rank() -> None:

@@ -405,6 +405,12 @@ class SkuBook:
         """Waiting in this lane: a promoted line has left the lane it drew its first seq in."""
         return bool(line.short) and lane_of(line.seq) == self.state.lane
 
+    @property
+    def idle(self) -> bool:
+        """Nothing waits in the lane, no gap is left to fold and no line to tell: a ranked book
+        can leave it out of a decision (ranks.py) and still store its counters."""
+        return not self.state.waiting_units and not self.state.gaps and not self._told
+
     def waiting(self) -> AsyncIterator[Line]:
         """The lane's waiting lines from its head, in the order they are served."""
         return self._walk(0)

@@ -13,8 +13,9 @@ highest rank first and each strictly in the order lines reached it. Pure, no I/O
   the tail of that lane, keeping what it holds. Lines of one rank are promoted in the order
   they wait, so a later line of the same rank never passes it.
 
-With a single lane (no order ever asked for a rank above the default) every decision is the
-lowest lane's own, exactly as without ranks.
+With a single lane (no order ever asked for a rank above the default, or the higher lanes have
+emptied) every decision is the lowest lane's own, exactly as without ranks, and costs the same.
+A line joining at the tail of a lane moves no date in it or above it: only lanes below retell.
 """
 
 from datetime import datetime, timedelta
@@ -89,7 +90,8 @@ class RankedBook:
         self._reshift()
 
     def higher_lanes(self) -> list[QueueState]:
-        return [lane.state for rank, lane in self._ranked() if rank]
+        """Every lane above the lowest, idle ones too: their counters keep seqs unique."""
+        return [lane.state for rank, lane in sorted(self._lanes.items(), reverse=True) if rank]
 
     def gaps(self) -> dict[int, int]:
         return {
@@ -103,15 +105,18 @@ class RankedBook:
         return await self._lanes[0].find(order_id, line_id)
 
     async def request(self, line: Line, now: datetime, applicant: Applicant | None = None) -> None:
-        if self._single() and line.rank == 0:
-            await self._lanes[0].request(line, now, applicant)
-            return
-        lane = self._lane(max(line.rank, 0))
+        rank = max(line.rank, 0)
+        lane = self._lane(rank)
         lane.state.waiting_elsewhere = self._waiting_units() - lane.state.waiting_units
+        if self._single() and rank == 0:
+            await lane.request(line, now, applicant)
+            return
+        self._reshift()
         await self._on(lane).request(line, now, applicant)
         self._off(lane)
         if line.short:
-            await self._retell()
+            # The line joins its lane at the tail: only the lanes below wait behind its units.
+            await self._retell(below=rank)
 
     def refuse_cancelled(self, line: Line, reason: str | None) -> None:
         self._lanes[0].refuse_cancelled(line, reason)
@@ -220,10 +225,16 @@ class RankedBook:
         return self._lanes[rank]
 
     def _ranked(self) -> list[tuple[int, SkuBook]]:
-        return sorted(self._lanes.items(), reverse=True)
+        """The lanes, highest first, but for higher ones that hold nothing to decide or tell:
+        walking those would only read the store to find them empty."""
+        return sorted(
+            ((rank, lane) for rank, lane in self._lanes.items() if rank == 0 or not lane.idle),
+            reverse=True,
+        )
 
     def _single(self) -> bool:
-        return len(self._lanes) == 1
+        """Whether the lowest lane decides alone, as a book without ranks would."""
+        return len(self._ranked()) == 1
 
     def _waiting_units(self) -> int:
         return sum(lane.state.waiting_units for lane in self._lanes.values())
@@ -245,11 +256,13 @@ class RankedBook:
 
     def _reshift(self) -> None:
         ahead = 0
-        for _, lane in self._ranked():
+        # Idle lanes too: a line joining one takes its date from the lane's schedule.
+        for _, lane in sorted(self._lanes.items(), reverse=True):
             lane.schedule = self._schedule.behind(ahead)
             ahead += lane.state.waiting_units
 
-    async def _retell(self) -> None:
+    async def _retell(self, *, below: int | None = None) -> None:
         self._reshift()
-        for _, lane in self._ranked():
-            await lane.retell_dates()
+        for rank, lane in self._ranked():
+            if below is None or rank < below:
+                await lane.retell_dates()
