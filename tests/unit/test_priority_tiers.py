@@ -37,6 +37,7 @@ def test_bad_tiers_stop_the_start(monkeypatch: pytest.MonkeyPatch, text: str) ->
 
 
 def test_aging_is_configured_as_a_duration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKORDER_PRIORITY_TIERS", "vip,standard")
     monkeypatch.setenv("BACKORDER_PRIORITY_AGING", "P2D")
     assert Settings().priority_aging == timedelta(days=2)
 
