@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from services.allocator import repository
 from services.allocator.domain.admission import Applicant
-from services.allocator.domain.book import Told
+from services.allocator.domain.book import Key, Told
 from services.allocator.domain.eta import Schedule
 from services.allocator.domain.model import Line
 from shared.contracts.headers import event_id
@@ -21,6 +21,7 @@ from shared.contracts.internal import (
     ReceiveStock,
     ScheduleRestock,
     SetSkuPolicy,
+    SubstituteLine,
 )
 from shared.contracts.outputs import eta_change
 from shared.contracts.topics import LINE_ALLOCATION_CHANGED
@@ -55,6 +56,9 @@ class Decision:
     default_backorders: str
     now: datetime
     early_cancels: repository.EarlyCancels
+    # The line whose waiting part this decision closed at the customer's request: the SKU
+    # taken instead and the units it is to be requested for.
+    substituted: dict[Key, tuple[str, int]] = field(default_factory=dict)
 
 
 Command = TypeVar("Command")
@@ -102,6 +106,26 @@ async def _cancel(command: CancelLine, decision: Decision) -> None:
         await decision.early_cancels.remember(decision.uow.session, command)
     else:
         await book.cancel(line, command.reason)
+
+
+@decides(SubstituteLine)
+async def _substitute(command: SubstituteLine, decision: Decision) -> None:
+    """The order service checked the request against what it was last told; a line that
+    stopped waiting since (filled, expired, substituted) has nothing left to swap."""
+    book = decision.opened.book
+    line = await book.find(command.order_id, command.line_id)
+    if line is None or not line.short:
+        return
+    units = line.short
+    reason = f"substituted by {command.substitute} at the customer's request"
+    if command.reason:
+        reason += f": {command.reason}"
+    if line.allocated:
+        await book.close_waiting(line, reason)
+    else:
+        # Nothing held: the line leaves the queue as a cancelled one does.
+        await book.cancel(line, reason)
+    decision.substituted[line.key] = (command.substitute, units)
 
 
 @decides(ReceiveStock)
@@ -163,7 +187,7 @@ async def handle_commands(
         sku: [
             (r.command.order_id, r.command.line_id)
             for r in received
-            if isinstance(r.command, AllocateLine | CancelLine)
+            if isinstance(r.command, AllocateLine | CancelLine | SubstituteLine)
         ]
         for sku, received in by_sku.items()
     }
@@ -275,6 +299,7 @@ async def _tell(decision: Decision, *, cause: str, outcome: Outcome) -> None:
     )
     for item in told:
         line = item.line
+        substitute, substituted = decision.substituted.get(line.key, (None, 0))
         decision.uow.publish(
             topic=LINE_ALLOCATION_CHANGED.name,
             key=line.order_id,
@@ -293,6 +318,9 @@ async def _tell(decision: Decision, *, cause: str, outcome: Outcome) -> None:
                 reason=line.reason,
                 alternatives=alternatives if line.short else [],
                 delay_incentive=book.policy.delay_incentive if line.short else None,
+                substitutes=list(book.policy.alternatives) if line.short else [],
+                substituted_by=substitute,
+                substituted=substituted,
                 revision=line.revision,
                 occurred_at=decision.now,
             ),

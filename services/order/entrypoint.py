@@ -10,8 +10,13 @@ from faststream.kafka import KafkaMessage, KafkaRouter
 from services.order import handlers
 from services.order.domain import fitting
 from services.order.repository import Orders
-from shared.contracts.inputs import CancelRequested, OrderPlaced
-from shared.contracts.internal import AllocateLine, CancelLine, LineAllocationChanged
+from shared.contracts.inputs import CancelRequested, OrderPlaced, SubstitutionRequested
+from shared.contracts.internal import (
+    AllocateLine,
+    CancelLine,
+    LineAllocationChanged,
+    SubstituteLine,
+)
 from shared.contracts.outputs import OrderStatusChanged
 from shared.contracts.topics import (
     ALLOCATION_COMMANDS,
@@ -19,6 +24,7 @@ from shared.contracts.topics import (
     ORDERS_CANCEL_REQUESTED,
     ORDERS_PLACED,
     ORDERS_STATUS_CHANGED,
+    ORDERS_SUBSTITUTION_REQUESTED,
 )
 from shared.db.progress import handled_timestamps, record_progress
 from shared.messaging.connection import kafka_options
@@ -41,9 +47,9 @@ status_changed = router.publisher(
 )
 allocation_commands = router.publisher(
     ALLOCATION_COMMANDS.name,
-    schema=AllocateLine | CancelLine,
+    schema=AllocateLine | CancelLine | SubstituteLine,
     title=f"{ALLOCATION_COMMANDS.name}:order",
-    description="Lines to allocate and to cancel, keyed by SKU.",
+    description="Lines to allocate, to cancel and to substitute, keyed by SKU.",
 )
 
 
@@ -97,6 +103,19 @@ async def on_cancels_requested(
         await runtime.committed(uow)
 
 
+@consumes(router, ORDERS_SUBSTITUTION_REQUESTED, service=SERVICE)
+async def on_substitutions_requested(
+    requests: list[SubstitutionRequested], message: KafkaMessage, runtime: Runtime = Context()
+) -> None:
+    async with runtime.unit_of_work() as uow:
+        stored = Orders(uow.session)
+        await stored.open([request.order_id for request in requests])
+        for item in delivered(requests, message):
+            with item.handling():
+                await handlers.request_substitution(item.body, uow=uow, orders=stored)
+        await runtime.committed(uow)
+
+
 @consumes(router, LINE_ALLOCATION_CHANGED, service=SERVICE)
 async def on_line_allocations_changed(
     changes: list[LineAllocationChanged], message: KafkaMessage, runtime: Runtime = Context()
@@ -104,10 +123,19 @@ async def on_line_allocations_changed(
     async with runtime.unit_of_work() as uow:
         stored = Orders(uow.session)
         await stored.open([change.order_id for change in changes])
+        # A substitute line is requested as its order's first lines were: whether the customer
+        # bought here before is asked once for the batch, not counting that order itself.
+        substituting = {change.order_id for change in changes if change.substituted_by}
+        customers = [order.customer.id for order in await stored.opened(substituting)]
+        await stored.read_purchases(customers, besides=substituting)
         for item in delivered(changes, message):
             with item.handling():
                 await handlers.record_allocation(
-                    item.body, uow=uow, orders=stored, picture_limit=_picture_limit(runtime)
+                    item.body,
+                    uow=uow,
+                    orders=stored,
+                    picture_limit=_picture_limit(runtime),
+                    tiers=runtime.settings.tiers,
                 )
         await stored.write()
         await runtime.committed(uow)

@@ -7,12 +7,17 @@ from datetime import UTC, datetime, timedelta
 from services.order import repository
 from services.order.domain import fitting
 from services.order.domain.customers import is_returning
-from services.order.domain.model import Order
+from services.order.domain.model import Order, OrderLine, SubstitutionRefused
 from services.order.repository import Orders
 from services.order.tables import PendingCancellationRow
 from shared.contracts.headers import event_id
-from shared.contracts.inputs import CancelRequested, OrderPlaced
-from shared.contracts.internal import AllocateLine, CancelLine, LineAllocationChanged
+from shared.contracts.inputs import CancelRequested, OrderPlaced, SubstitutionRequested
+from shared.contracts.internal import (
+    AllocateLine,
+    CancelLine,
+    LineAllocationChanged,
+    SubstituteLine,
+)
 from shared.contracts.outputs import OrderStatusChanged
 from shared.contracts.topics import (
     ALLOCATION_COMMANDS,
@@ -69,26 +74,37 @@ async def place_order(
             )
         else:
             order.cancel_before_allocation(early.line_ids, early.reason)
-    for line in order.lines:
-        if line.status is None:
-            uow.publish(
-                topic=ALLOCATION_COMMANDS.name,
-                key=line.sku,
-                event=AllocateLine(
-                    order_id=order.order_id,
-                    line_id=line.line_id,
-                    sku=line.sku,
-                    quantity=line.quantity,
-                    customer_id=order.customer.id,
-                    returning_customer=returning,
-                    priority=order.priority,
-                    rank=rank,
-                ),
-                event_type="AllocateLine",
-                event_id=event_id(CONSUMER, "allocate", order.order_id, line.line_id),
-                correlation_id=order.order_id,
-            )
+    _request_allocation(
+        uow,
+        order,
+        [line for line in order.lines if line.status is None],
+        returning=returning,
+        rank=rank,
+    )
     _publish_if_changed(uow, order, picture_limit=picture_limit)
+
+
+def _request_allocation(
+    uow: UnitOfWork, order: Order, lines: list[OrderLine], *, returning: bool, rank: int
+) -> None:
+    for line in lines:
+        uow.publish(
+            topic=ALLOCATION_COMMANDS.name,
+            key=line.sku,
+            event=AllocateLine(
+                order_id=order.order_id,
+                line_id=line.line_id,
+                sku=line.sku,
+                quantity=line.quantity,
+                customer_id=order.customer.id,
+                returning_customer=returning,
+                priority=order.priority,
+                rank=rank,
+            ),
+            event_type="AllocateLine",
+            event_id=event_id(CONSUMER, "allocate", order.order_id, line.line_id),
+            correlation_id=order.order_id,
+        )
 
 
 async def request_cancellation(
@@ -137,14 +153,63 @@ async def request_cancellation(
         )
 
 
+async def request_substitution(
+    request: SubstitutionRequested, *, uow: UnitOfWork, orders: Orders
+) -> None:
+    """Checked against what the order was last told; the line's SKU book then closes its
+    waiting part, and that news requests the line for the alternative (`record_allocation`).
+    An unknown order is dead-lettered at once: a customer learns that a line waits, and
+    which alternatives it has, only from a version this service published of a stored order."""
+    order = await orders.get(request.order_id)
+    if order is None:
+        raise PoisonMessage(f"unknown order {request.order_id}")
+    try:
+        line = order.line_to_substitute(request.line_id, request.sku)
+    except SubstitutionRefused as refused:
+        raise PoisonMessage(str(refused)) from None
+    if line is None:
+        return
+    uow.publish(
+        topic=ALLOCATION_COMMANDS.name,
+        key=line.sku,
+        event=SubstituteLine(
+            order_id=order.order_id,
+            line_id=line.line_id,
+            sku=line.sku,
+            substitute=request.sku,
+            reason=request.reason,
+        ),
+        event_type="SubstituteLine",
+        event_id=event_id(CONSUMER, "substitute", order.order_id, line.line_id, request.sku),
+        correlation_id=order.order_id,
+    )
+
+
 async def record_allocation(
-    change: LineAllocationChanged, *, uow: UnitOfWork, orders: Orders, picture_limit: int
+    change: LineAllocationChanged,
+    *,
+    uow: UnitOfWork,
+    orders: Orders,
+    picture_limit: int,
+    tiers: PriorityTiers = PriorityTiers(),
 ) -> None:
     order = await orders.get(change.order_id)
     if order is None:
         raise PoisonMessage(f"allocation news for unknown order {change.order_id}")
+    known = len(order.lines)
     if order.apply(change):
         orders.changed(order)
+        substitutes = order.lines[known:]
+        if substitutes:
+            # The order itself does not make its customer returning for its own new line.
+            await orders.read_purchases([order.customer.id], besides=[order.order_id])
+            returning = is_returning(
+                shop_says=order.customer.returning,
+                bought_here_before=await orders.bought_before(order.customer.id),
+            )
+            # A tier the shop no longer configures waits in the default one.
+            rank = tiers.rank_of(order.priority) or 0
+            _request_allocation(uow, order, substitutes, returning=returning, rank=rank)
         _publish_if_changed(uow, order, picture_limit=picture_limit)
 
 

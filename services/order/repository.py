@@ -65,6 +65,9 @@ class Orders:
         self._early_cancels: dict[str, list[PendingCancellationRow]] = {}
         # Whether each customer asked about has an earlier order here that was a purchase.
         self._bought: dict[str, bool] = {}
+        # The lines each order read had in the table: a line added since (a substitute) is
+        # inserted when the order is written.
+        self._stored_lines: dict[str, set[str]] = {}
 
     async def open(self, order_ids: Iterable[str], *, with_early_cancels: bool = False) -> None:
         """Locks and reads every order of a batch (and takes the cancels that came before
@@ -79,15 +82,29 @@ class Orders:
         await self.open([order_id])
         return self._read[order_id]
 
-    async def read_purchases(self, customer_ids: Iterable[str]) -> None:
+    async def opened(self, order_ids: Iterable[str]) -> list[Order]:
+        """The named orders this unit of work read that exist."""
+        order_ids = set(order_ids)
+        await self.open(order_ids)
+        found = (self._read.get(order_id) for order_id in sorted(order_ids))
+        return [order for order in found if order is not None]
+
+    async def read_purchases(
+        self, customer_ids: Iterable[str], *, besides: Iterable[str] = ()
+    ) -> None:
         """Which of a batch's customers bought here before, in one statement. Orders placed in
-        this unit of work are not written yet, so they never count for each other."""
+        this unit of work are not written yet, so they never count for each other; the orders
+        named in `besides` (those a batch adds lines to) do not count for their own lines."""
         wanted = sorted(set(customer_ids) - self._bought.keys())
         if not wanted:
             return
         bought = await self._session.scalars(
             select(_orders.c.customer_id)
-            .where(_orders.c.customer_id.in_(wanted), _orders.c.status.in_(PURCHASED))
+            .where(
+                _orders.c.customer_id.in_(wanted),
+                _orders.c.status.in_(PURCHASED),
+                _orders.c.order_id.not_in(list(besides)),
+            )
             .distinct()
         )
         self._bought.update(dict.fromkeys(wanted, False))
@@ -127,6 +144,18 @@ class Orders:
                     for position, line in enumerate(o.lines)
                 ],
             )
+        for order in placed:
+            self._stored_lines[order.order_id] = {line.line_id for line in order.lines}
+        added = [
+            {"order_id": o.order_id, "position": position, **vars(line)}
+            for o in changed
+            for position, line in enumerate(o.lines)
+            if line.line_id not in self._stored_lines.get(o.order_id, set())
+        ]
+        if added:
+            await self._session.execute(insert(_lines), added)
+            for row in added:
+                self._stored_lines.setdefault(row["order_id"], set()).add(row["line_id"])
         if changed:
             await self._session.execute(
                 _UPDATE_ORDER, [{"key_order_id": o.order_id, **_state(o, now)} for o in changed]
@@ -167,6 +196,9 @@ class Orders:
                 lines[row.order_id].append(OrderLine(**{n: row._mapping[n] for n in _LINE_FIELDS}))
         self._read.update(dict.fromkeys(wanted))
         self._read.update({row.order_id: _order(row, lines[row.order_id]) for row in order_rows})
+        self._stored_lines.update(
+            {order_id: {line.line_id for line in found} for order_id, found in lines.items()}
+        )
 
     async def _take_early_cancels(self, order_ids: set[str]) -> None:
         wanted = sorted(order_ids - self._early_cancels.keys())

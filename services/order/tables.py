@@ -52,6 +52,13 @@ class OrderLineRow(SQLModel, table=True):
         sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     )
     delay_incentive: str | None = None
+    # While the line waits: its SKU policy's alternatives, which a substitution may take.
+    substitutes: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    )
+    # On a line taken instead of another's waiting part: that line's id.
+    replaces: str | None = None
 
 
 class PendingCancellationRow(SQLModel, table=True):

@@ -77,6 +77,16 @@ class CancelRequested(Contract):
         return self
 
 
+class SubstitutionRequested(Contract):
+    """`orders.substitution-requested`, key `order_id`: the customer takes `sku`, one of the
+    line's SKU policy alternatives, for the part of the line still waiting."""
+
+    order_id: Identifier
+    line_id: Identifier
+    sku: Sku = Field(description="The alternative SKU the customer takes instead.")
+    reason: ShortText | None = None
+
+
 class StockReceived(Contract):
     """`inventory.stock-received`, key `sku`; `po_id` names the scheduled restock it fulfils."""
 

@@ -38,6 +38,17 @@ class CancelLine(Contract):
     reason: str | None = None
 
 
+class SubstituteLine(Contract):
+    """Keyed by the line's SKU: its waiting part leaves the queue for `substitute`."""
+
+    type: Literal["substitute-line"] = "substitute-line"
+    order_id: str
+    line_id: str
+    sku: str
+    substitute: str
+    reason: str | None = None
+
+
 class ReceiveStock(Contract):
     type: Literal["receive-stock"] = "receive-stock"
     receipt_id: str
@@ -69,7 +80,7 @@ class SetSkuPolicy(Contract):
 
 
 AllocationCommand = Annotated[
-    AllocateLine | CancelLine | ReceiveStock | SetSkuPolicy | ScheduleRestock,
+    AllocateLine | CancelLine | SubstituteLine | ReceiveStock | SetSkuPolicy | ScheduleRestock,
     Field(discriminator="type"),
 ]
 
@@ -93,6 +104,13 @@ class LineAllocationChanged(Contract):
     alternatives: list[str] = Field(default_factory=list)
     # While the line waits: the SKU policy's offer for the wait, if it has one.
     delay_incentive: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    # While the line waits: every alternative of the SKU's policy, in stock or not, which the
+    # customer may take for the waiting part (orders.substitution-requested).
+    substitutes: list[str] = Field(default_factory=list, exclude_if=lambda value: not value)
+    # Set once, in the change that closed the line's waiting part at the customer's request:
+    # the SKU taken instead and the units it is to be requested for.
+    substituted_by: str | None = Field(default=None, exclude_if=lambda value: value is None)
+    substituted: NonNegativeInt = Field(default=0, exclude_if=lambda value: not value)
     # Grows with every change of the line, so a stale or repeated event is recognised.
     revision: PositiveInt
     occurred_at: datetime

@@ -86,6 +86,14 @@ ORDERS_CANCEL_REQUESTED = Topic(
     schema=inputs.CancelRequested,
     description="A customer asked to cancel an order or some of its lines.",
 )
+ORDERS_SUBSTITUTION_REQUESTED = Topic(
+    name="orders.substitution-requested",
+    key="order_id",
+    producer="upstream shop",
+    consumers=("order",),
+    schema=inputs.SubstitutionRequested,
+    description="A customer takes one of a waiting line's alternatives for its waiting part.",
+)
 STOCK_RECEIVED = Topic(
     name="inventory.stock-received",
     key="sku",
@@ -118,7 +126,8 @@ ALLOCATION_COMMANDS = Topic(
     key="sku",
     producer="order, inventory",
     consumers=("allocator",),
-    schema="AllocateLine | CancelLine | ReceiveStock | SetSkuPolicy | ScheduleRestock (`type`)",
+    schema="AllocateLine | CancelLine | SubstituteLine | ReceiveStock | SetSkuPolicy | "
+    "ScheduleRestock (`type`)",
     description="Everything that changes a SKU's book, in the order its partition fixes.",
 )
 LINE_ALLOCATION_CHANGED = Topic(
@@ -141,6 +150,7 @@ ORDERS_STATUS_CHANGED = Topic(
 ALL_TOPICS: tuple[Topic, ...] = (
     ORDERS_PLACED,
     ORDERS_CANCEL_REQUESTED,
+    ORDERS_SUBSTITUTION_REQUESTED,
     STOCK_RECEIVED,
     RESTOCK_SCHEDULED,
     SKU_POLICY,

@@ -186,6 +186,11 @@ class SkuBook:
         await self._fill()
         await self._retell_dates()
 
+    async def close_waiting(self, line: Line, reason: str | None) -> None:
+        """The line's waiting units leave the queue; what it holds stays its own."""
+        self.close_waiting_part(line, reason)
+        await self._retell_dates()
+
     async def expire(self, now: datetime, default_max_wait: timedelta | None) -> None:
         """Lines that waited longer than allowed leave the queue; what they held passes on."""
         limit = self.policy.max_wait or default_max_wait
@@ -424,6 +429,15 @@ class SkuBook:
     def withdraw(self, line: Line, reason: str | None) -> None:
         """Takes the line out of the queue and frees what it held, without filling."""
         self._withdraw(line, reason)
+
+    def close_waiting_part(self, line: Line, reason: str | None) -> None:
+        """Closes the units the line still waits for, as refused ones: they leave a gap in the
+        queue like a withdrawn line's, and the units it holds stay allocated to it."""
+        self._tell(line)
+        if line.short and line.seq is not None:
+            self.state.gaps[line.seq] = line.short
+        line.rejected += line.short
+        line.reason = reason
 
     async def lines_waiting(self) -> int:
         head = await self._head()

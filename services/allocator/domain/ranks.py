@@ -149,6 +149,13 @@ class RankedBook:
         await self._fill()
         await self._retell()
 
+    async def close_waiting(self, line: Line, reason: str | None) -> None:
+        if self._single():
+            await self._lanes[0].close_waiting(line, reason)
+            return
+        self._lanes.get(lane_of(line.seq), self._lanes[0]).close_waiting_part(line, reason)
+        await self._retell()
+
     async def expire(self, now: datetime, default_max_wait: timedelta | None) -> None:
         if self._single():
             await self._lanes[0].expire(now, default_max_wait)

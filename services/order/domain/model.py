@@ -34,6 +34,15 @@ class OrderLine:
     eta_change: EtaChange | None = None
     alternatives: list[str] = field(default_factory=list)
     delay_incentive: str | None = None
+    # While the line waits: every alternative of its SKU's policy, as last told; the customer
+    # may take one of them for the waiting part.
+    substitutes: list[str] = field(default_factory=list)
+    # On a line the customer took instead of another's waiting part: that line's id.
+    replaces: str | None = None
+
+    @property
+    def waiting(self) -> bool:
+        return self.open and self.backordered > 0
 
     @property
     def open(self) -> bool:
@@ -56,6 +65,15 @@ class OrderLine:
             alternatives=self.alternatives,
             delay_incentive=self.delay_incentive,
         )
+
+
+class SubstitutionRefused(Exception):
+    """A substitution the order cannot take; the message says why."""
+
+
+def substitute_line_id(line_id: str, sku: str) -> str:
+    """The line a substitution requests: derived from the request, so a repeat finds it."""
+    return f"{line_id}~{sku}"
 
 
 class Picture(BaseModel):
@@ -99,7 +117,7 @@ class Order:
             customer.name,
             customer.returning,
             self.placed_at,
-            [(line.line_id, line.sku, line.quantity) for line in self.lines],
+            [(line.line_id, line.sku, line.quantity) for line in self.lines if not line.replaces],
             self.priority,
         ) == (
             placed.customer.id,
@@ -127,6 +145,27 @@ class Order:
         for line in self.lines_to_cancel(line_ids):
             line.status, line.reason = "cancelled", reason
 
+    def line_to_substitute(self, line_id: str, sku: str) -> OrderLine | None:
+        """The waiting line whose waiting part the customer swaps for `sku`, one of its SKU
+        policy's alternatives; None when this swap was asked before: a repeat changes nothing.
+        Raises SubstitutionRefused."""
+        if self.line(substitute_line_id(line_id, sku)) is not None:
+            return None
+        line = self.line(line_id)
+        if line is None:
+            raise SubstitutionRefused(f"order {self.order_id} has no line {line_id}")
+        if not line.waiting:
+            raise SubstitutionRefused(
+                f"line {line_id} of order {self.order_id} is not waiting "
+                f"(status {line.status or 'undecided'})"
+            )
+        if sku not in line.substitutes:
+            offered = ", ".join(line.substitutes) or "none"
+            raise SubstitutionRefused(
+                f"{sku} is not an alternative of {line.sku} (its alternatives: {offered})"
+            )
+        return line
+
     def apply(self, change: LineAllocationChanged) -> bool:
         """Takes the allocator's newer view of a line; an older or repeated one changes nothing."""
         line = self.line(change.line_id)
@@ -145,7 +184,17 @@ class Order:
         line.eta_change = change.eta_change
         line.alternatives = list(change.alternatives)
         line.delay_incentive = change.delay_incentive
+        line.substitutes = list(change.substitutes)
+        if change.substituted_by and change.substituted:
+            self._add_substitute(line, change.substituted_by, change.substituted)
         return True
+
+    def _add_substitute(self, replaced: OrderLine, sku: str, quantity: int) -> None:
+        """The line for the SKU taken instead: undecided, so no version is published until
+        its SKU's book has decided on it, and that version shows both lines."""
+        line_id = substitute_line_id(replaced.line_id, sku)
+        if self.line(line_id) is None:
+            self.lines.append(OrderLine(line_id, sku, quantity, replaces=replaced.line_id))
 
     @property
     def decided(self) -> bool:

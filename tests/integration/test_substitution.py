@@ -1,0 +1,251 @@
+"""Issue 9 part 4 against the real broker and database: a customer takes one of a waiting
+line's alternatives for its waiting part, through `orders.substitution-requested`."""
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from shared.contracts.headers import DLQ_REASON
+from shared.contracts.topics import (
+    ORDERS_PLACED,
+    ORDERS_SUBSTITUTION_REQUESTED,
+    SKU_POLICY,
+    STOCK_RECEIVED,
+)
+from shared.messaging.client import EdgeClient, TopicTail
+from tests.support.checks import (
+    assert_books_consistent,
+    eventually,
+    latest,
+    latest_line,
+    wait_for_available,
+    wait_for_statuses,
+    wait_for_value,
+)
+from tests.support.receivers import Mailbox
+from tests.support.shop import customer_email, order_placed, stock_received, unique
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+REQUESTED = "substituted by {sku} at the customer's request"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def dead_letters(shop: EdgeClient) -> AsyncIterator[TopicTail]:
+    tail = await shop.tail(ORDERS_SUBSTITUTION_REQUESTED.dlq)
+    try:
+        yield tail
+    finally:
+        await tail.stop()
+
+
+async def place(shop: EdgeClient, order_id: str, *lines: tuple[str, int]) -> None:
+    await shop.publish(ORDERS_PLACED.name, key=order_id, value=order_placed(order_id, *lines))
+
+
+async def receive(shop: EdgeClient, sku: str, quantity: int) -> None:
+    await shop.publish(
+        STOCK_RECEIVED.name, key=sku, value=stock_received(unique("r"), sku, quantity)
+    )
+
+
+async def shelve(shop: EdgeClient, db: asyncpg.Connection, sku: str, quantity: int) -> None:
+    """Stock for a SKU nobody waits for, landed before the test goes on."""
+    await receive(shop, sku, quantity)
+    await wait_for_available(db, sku, quantity)
+
+
+async def offer(shop: EdgeClient, db: asyncpg.Connection, sku: str, *alternatives: str) -> None:
+    """Gives the SKU its alternatives, and waits until its book knows them."""
+    policy = {"sku": sku, "backorders": "allow", "alternatives": list(alternatives)}
+    await shop.publish(SKU_POLICY.name, key=sku, value=policy)
+    await wait_for_value(
+        db,
+        "select alternatives = $2::jsonb from sku_book where sku = $1",
+        sku,
+        json.dumps(list(alternatives)),
+        expected=True,
+    )
+
+
+async def substitute(
+    shop: EdgeClient, order_id: str, line_id: str, sku: str, **more: object
+) -> bytes:
+    raw = json.dumps({"order_id": order_id, "line_id": line_id, "sku": sku} | more).encode()
+    await shop.publish(ORDERS_SUBSTITUTION_REQUESTED.name, key=order_id, value=raw)
+    return raw
+
+
+async def dead_letter_reason(tail: TopicTail, key: str, raw: bytes) -> str:
+    def arrived(_: list[object]) -> bool:
+        return any(r.key == key.encode() and r.value == raw for r in tail.records)
+
+    await tail.wait_for(arrived, timeout=60)
+    record = next(r for r in tail.records if r.key == key.encode() and r.value == raw)
+    reason: bytes = dict(record.headers)[DLQ_REASON]
+    return reason.decode()
+
+
+def lines(picture: dict[str, Any]) -> list[tuple[str, str, int, int, int, str]]:
+    return [
+        (ln["line_id"], ln["sku"], ln["allocated"], ln["backordered"], ln["rejected"], ln["status"])
+        for ln in picture["lines"]
+    ]
+
+
+async def told_in_mail(mailbox: Mailbox, order_id: str, text: str) -> None:
+    def bodies() -> list[str]:
+        return [mail.body for mail in mailbox.to(customer_email(order_id))]
+
+    await eventually(
+        lambda: any(text in body for body in bodies()),
+        what=lambda: f"a mail to {order_id} saying {text!r}: {bodies()}",
+    )
+
+
+async def wait_for_version(tail: TopicTail, order_id: str, version: int) -> dict[str, Any]:
+    def reached(_: list[object]) -> bool:
+        return (last := latest(tail, order_id)) is not None and last["version"] >= version
+
+    await tail.wait_for(reached, timeout=60)
+    picture = latest(tail, order_id)
+    assert picture is not None
+    return picture
+
+
+async def waiting_for(shop: EdgeClient, status_changes: TopicTail, sku: str, quantity: int) -> str:
+    order_id = unique("o")
+    await place(shop, order_id, (sku, quantity))
+    await wait_for_statuses(status_changes, {order_id: "backordered"})
+    return order_id
+
+
+async def test_an_alternative_in_stock_is_allocated_at_once_and_the_freed_place_passes_on(
+    shop: EdgeClient, status_changes: TopicTail, db: asyncpg.Connection, mailbox: Mailbox
+) -> None:
+    mug, cup = unique("MUG"), unique("CUP")
+    await offer(shop, db, mug, cup)
+    await shelve(shop, db, cup, 5)
+    swapper = await waiting_for(shop, status_changes, mug, 2)
+    next_one = await waiting_for(shop, status_changes, mug, 1)
+    assert latest_line(status_changes, next_one)["queue_position"] == 2
+
+    await substitute(shop, swapper, "1", cup, reason="needed sooner")
+    picture = (await wait_for_statuses(status_changes, {swapper: "allocated"}))[swapper]
+    assert lines(picture) == [
+        ("1", mug, 0, 0, 0, "cancelled"),
+        (f"1~{cup}", cup, 2, 0, 0, "allocated"),
+    ]
+    assert picture["lines"][0]["reason"] == REQUESTED.format(sku=cup) + ": needed sooner"
+    # one new version shows both lines
+    assert [v["version"] for v in status_changes.values(key=swapper)] == [1, 2]
+    assert await db.fetchval("select available from sku_book where sku = $1", cup) == 3
+
+    # the mug queue's next customer now stands first: the next mug is theirs
+    await receive(shop, mug, 1)
+    await wait_for_statuses(status_changes, {next_one: "allocated"})
+    await assert_books_consistent(db, [mug, cup])
+    # the customer is told which line was swapped, and that the rest is ready to ship
+    await told_in_mail(mailbox, swapper, REQUESTED.format(sku=cup))
+
+
+async def test_an_alternative_out_of_stock_is_queued_at_its_tail(
+    shop: EdgeClient, status_changes: TopicTail, db: asyncpg.Connection
+) -> None:
+    mug, jug = unique("MUG"), unique("JUG")
+    await offer(shop, db, mug, jug)
+    already_waiting = await waiting_for(shop, status_changes, jug, 1)
+    swapper = await waiting_for(shop, status_changes, mug, 3)
+
+    await substitute(shop, swapper, "1", jug)
+    picture = await wait_for_version(status_changes, swapper, 2)
+    assert lines(picture) == [
+        ("1", mug, 0, 0, 0, "cancelled"),
+        (f"1~{jug}", jug, 0, 3, 0, "backordered"),
+    ]
+    assert picture["lines"][1]["queue_position"] == 2  # behind the jug's earlier customer
+
+    await receive(shop, jug, 4)
+    await wait_for_statuses(status_changes, {already_waiting: "allocated", swapper: "allocated"})
+    await assert_books_consistent(db, [mug, jug])
+
+
+async def test_a_partly_allocated_line_keeps_what_it_holds(
+    shop: EdgeClient, status_changes: TopicTail, db: asyncpg.Connection
+) -> None:
+    mug, cup = unique("MUG"), unique("CUP")
+    await offer(shop, db, mug, cup)
+    await shelve(shop, db, mug, 1)
+    await shelve(shop, db, cup, 2)
+    swapper = unique("o")
+    await place(shop, swapper, (mug, 3))
+    await wait_for_statuses(status_changes, {swapper: "partially_allocated"})
+
+    await substitute(shop, swapper, "1", cup)
+    picture = (await wait_for_statuses(status_changes, {swapper: "allocated"}))[swapper]
+    assert lines(picture) == [
+        ("1", mug, 1, 0, 2, "allocated"),
+        (f"1~{cup}", cup, 2, 0, 0, "allocated"),
+    ]
+    assert picture["lines"][0]["reason"] == REQUESTED.format(sku=cup)
+    await assert_books_consistent(db, [mug, cup])
+
+
+async def test_a_repeated_request_has_no_effect(
+    shop: EdgeClient,
+    status_changes: TopicTail,
+    db: asyncpg.Connection,
+    dead_letters: TopicTail,
+) -> None:
+    mug, cup = unique("MUG"), unique("CUP")
+    await offer(shop, db, mug, cup)
+    await shelve(shop, db, cup, 10)
+    swapper = await waiting_for(shop, status_changes, mug, 2)
+    # twice at once: the second is read before the first is decided
+    await substitute(shop, swapper, "1", cup)
+    await substitute(shop, swapper, "1", cup)
+    await wait_for_statuses(status_changes, {swapper: "allocated"})
+    # and once more after it was decided, followed on the same partition by a bad request
+    # whose dead letter shows the repeat was read
+    await substitute(shop, swapper, "1", cup)
+    marker = await substitute(shop, swapper, "no-such-line", cup)
+    await dead_letter_reason(dead_letters, swapper, marker)
+
+    assert [v["version"] for v in status_changes.values(key=swapper)] == [1, 2]
+    assert len(latest(status_changes, swapper)["lines"]) == 2  # type: ignore[index]
+    assert await db.fetchval("select available from sku_book where sku = $1", cup) == 8
+    assert await db.fetchval("select count(*) from order_line where order_id = $1", swapper) == 2
+    await assert_books_consistent(db, [mug, cup])
+
+
+async def test_bad_requests_are_dead_lettered_with_the_reason(
+    shop: EdgeClient,
+    status_changes: TopicTail,
+    db: asyncpg.Connection,
+    dead_letters: TopicTail,
+) -> None:
+    mug, cup, bowl, lamp = unique("MUG"), unique("CUP"), unique("BOWL"), unique("LAMP")
+    await offer(shop, db, mug, cup)
+    await shelve(shop, db, lamp, 1)
+    order_id = unique("o")
+    await place(shop, order_id, (mug, 1), (lamp, 1))
+    await wait_for_statuses(status_changes, {order_id: "partially_allocated"})
+    unknown_order = unique("o")
+    cases = [
+        (order_id, "1", bowl, f"{bowl} is not an alternative of {mug} (its alternatives: {cup})"),
+        (order_id, "2", cup, f"line 2 of order {order_id} is not waiting (status allocated)"),
+        (order_id, "9", cup, f"order {order_id} has no line 9"),
+        (unknown_order, "1", cup, f"unknown order {unknown_order}"),
+    ]
+    for key, line_id, sku, reason in cases:
+        raw = await substitute(shop, key, line_id, sku)
+        assert reason in await dead_letter_reason(dead_letters, key, raw)
+    raw = json.dumps({"order_id": order_id, "line_id": "1", "sku": "x" * 65}).encode()
+    await shop.publish(ORDERS_SUBSTITUTION_REQUESTED.name, key=order_id, value=raw)
+    assert "sku" in await dead_letter_reason(dead_letters, order_id, raw)
+    # nothing changed for the order
+    assert [v["version"] for v in status_changes.values(key=order_id)] == [1]
