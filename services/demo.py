@@ -1,10 +1,12 @@
 """The demo scenario: three customers wait for mugs, stock arrives in two receipts, one
 customer cancels and passes their unit on, and an order for a SKU that refuses backorders.
 Where the shop has priority tiers (BACKORDER_PRIORITY_TIERS), a customer of the highest tier
-orders last and is served before the one still waiting."""
+orders last and is served before the one still waiting. Last, a customer waiting for a mug
+takes the cup its policy offers instead (a substitution)."""
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,10 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 from services.ops.queries import sku_queue
+from services.ops.views import SkuBook
 from shared.contracts.topics import (
     ORDERS_CANCEL_REQUESTED,
     ORDERS_PLACED,
     ORDERS_STATUS_CHANGED,
+    ORDERS_SUBSTITUTION_REQUESTED,
     SKU_POLICY,
     STOCK_RECEIVED,
 )
@@ -56,11 +60,13 @@ async def _settle(tail: TopicTail, expected: dict[str, str], step: str) -> None:
 
 async def play(settings: Settings) -> None:
     run = uuid.uuid4().hex[:6]
-    mug, lamp = f"MUG-{run}", f"LAMP-{run}"
-    ada, bob, cyd, dan, eve = (f"{name}-{run}" for name in ("ada", "bob", "cyd", "dan", "eve"))
-    names = {ada: "Ada", bob: "Bob", cyd: "Cyd", dan: "Dan", eve: "Eve"}
+    mug, lamp, cup = f"MUG-{run}", f"LAMP-{run}", f"CUP-{run}"
+    ada, bob, cyd, dan, eve, fay = (
+        f"{name}-{run}" for name in ("ada", "bob", "cyd", "dan", "eve", "fay")
+    )
+    names = {ada: "Ada", bob: "Bob", cyd: "Cyd", dan: "Dan", eve: "Eve", fay: "Fay"}
     tiers = settings.tiers
-    customers = [ada, bob, cyd, dan, *([eve] if tiers.top_rank else [])]
+    customers = [ada, bob, cyd, dan, *([eve] if tiers.top_rank else []), fay]
     async with EdgeClient.from_settings(settings) as shop:
         tail = await shop.tail(ORDERS_STATUS_CHANGED.name)
         try:
@@ -111,20 +117,42 @@ async def play(settings: Settings) -> None:
                     STOCK_RECEIVED.name, key=mug, value=_receipt(f"r3-{run}", mug, 1)
                 )
             await _settle(tail, {cyd: "allocated"}, f"1 more x {mug} arrives")
+            await _substitution(settings, shop, tail, fay, mug, cup, run)
         finally:
             await tail.stop()
     for oid in customers:
         _print_timeline(names[oid], oid, tail.values(key=oid))
 
 
+async def _substitution(
+    settings: Settings, shop: EdgeClient, tail: TopicTail, fay: str, mug: str, cup: str, run: str
+) -> None:
+    """Fay waits for a mug, sees that a cup is in stock instead, and takes it."""
+    policy = {"sku": mug, "backorders": "allow", "alternatives": [cup]}
+    await shop.publish(SKU_POLICY.name, key=mug, value=policy)
+    await shop.publish(STOCK_RECEIVED.name, key=cup, value=_receipt(f"r-cup-{run}", cup, 1))
+    await _until(settings, mug, lambda book: book.backorders == "allow")
+    await _until(settings, cup, lambda book: book.available == 1)
+    await shop.publish(ORDERS_PLACED.name, key=fay, value=_order(fay, "Fay", mug, 1))
+    await _settle(tail, {fay: "backordered"}, f"Fay orders 1 x {mug}; {cup} is offered instead")
+    request = {"order_id": fay, "line_id": "1", "sku": cup, "reason": "would rather not wait"}
+    await shop.publish(ORDERS_SUBSTITUTION_REQUESTED.name, key=fay, value=request)
+    await _settle(tail, {fay: "allocated"}, f"Fay takes the {cup} instead of waiting")
+
+
 async def _policy_in_force(settings: Settings, sku: str, backorders: str) -> None:
+    await _until(settings, sku, lambda book: book.backorders == backorders)
+
+
+async def _until(settings: Settings, sku: str, holds: Callable[[SkuBook], bool]) -> None:
+    """Waits until the SKU's book, as the allocator keeps it, shows what `holds` asks for."""
     engine = make_engine(settings, pool_size=1)
     try:
         async with asyncio.timeout(90):
             while True:
                 async with make_session_factory(engine)() as session:
                     book = await sku_queue(session, sku=sku)
-                if book is not None and book.backorders == backorders:
+                if book is not None and holds(book):
                     return
                 await asyncio.sleep(0.2)
     finally:
@@ -141,20 +169,23 @@ def _receipt(receipt_id: str, sku: str, quantity: int) -> dict[str, Any]:
 
 
 def _print_timeline(name: str, order_id: str, versions: list[dict[str, Any]]) -> None:
+    """A row per line per version: a substitution shows the closed line beside the new one."""
     table = Table(title=f"{name}'s order {order_id}", title_justify="left")
-    for column in ("version", "status", "allocated", "waiting", "rejected", "queue", "reason"):
+    columns = ("version", "status", "sku", "allocated", "waiting", "rejected", "queue", "reason")
+    for column in columns:
         table.add_column(column)
     for v in sorted(versions, key=lambda v: v["version"]):
-        line = v["lines"][0]
-        table.add_row(
-            str(v["version"]),
-            v["status"],
-            str(line["allocated"]),
-            str(line["backordered"]),
-            str(line["rejected"]),
-            str(line.get("queue_position") or ""),
-            v.get("reason") or "",
-        )
+        for line in v["lines"]:
+            table.add_row(
+                str(v["version"]),
+                v["status"],
+                line["sku"],
+                str(line["allocated"]),
+                str(line["backordered"]),
+                str(line["rejected"]),
+                str(line.get("queue_position") or ""),
+                line.get("reason") or v.get("reason") or "",
+            )
     console.print(table)
 
 

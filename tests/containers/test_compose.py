@@ -93,8 +93,8 @@ def test_the_demo_runs_through_compose_with_the_native_demos_timelines(up: None)
     assert timelines(output) == EXPECTED
 
     # Every customer of the demo is mailed: Ada, Bob, Cyd and Eve about their mugs, Dan about
-    # his refusal.
-    customers = {"ada", "bob", "cyd", "dan", "eve"}
+    # his refusal, Fay about the cup she took instead.
+    customers = {"ada", "bob", "cyd", "dan", "eve", "fay"}
     deadline = time.monotonic() + 60
     while {address.split("@")[0] for address in mail_recipients()} != customers:
         assert time.monotonic() < deadline, f"mail received: {sorted(mail_recipients())}"

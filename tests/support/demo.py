@@ -3,31 +3,48 @@ the two priority tiers `deploy/bin/stack` and the compose file configure)."""
 
 import re
 
-Row = tuple[str, ...]  # version, status, allocated, waiting, rejected, queue, reason
+Row = tuple[str, ...]  # version, status, sku, allocated, waiting, rejected, queue, reason
+MUG, LAMP, CUP = "MUG-<run>", "LAMP-<run>", "CUP-<run>"
 
 EXPECTED: dict[str, list[Row]] = {
     "Ada": [
-        ("1", "backordered", "0", "2", "0", "1", ""),
-        ("2", "allocated", "2", "0", "0", "", ""),
+        ("1", "backordered", MUG, "0", "2", "0", "1", ""),
+        ("2", "allocated", MUG, "2", "0", "0", "", ""),
     ],
     "Bob": [
-        ("1", "backordered", "0", "1", "0", "2", ""),
-        ("2", "allocated", "1", "0", "0", "", ""),
-        ("3", "cancelled", "0", "0", "0", "", "customer changed their mind"),
+        ("1", "backordered", MUG, "0", "1", "0", "2", ""),
+        ("2", "allocated", MUG, "1", "0", "0", "", ""),
+        ("3", "cancelled", MUG, "0", "0", "0", "", "customer changed their mind"),
     ],
     "Cyd": [
-        ("1", "backordered", "0", "3", "0", "3", ""),
-        ("2", "partially_allocated", "1", "2", "0", "1", ""),
-        ("3", "partially_allocated", "2", "1", "0", "1", ""),
-        ("4", "allocated", "3", "0", "0", "", ""),
+        ("1", "backordered", MUG, "0", "3", "0", "3", ""),
+        ("2", "partially_allocated", MUG, "1", "2", "0", "1", ""),
+        ("3", "partially_allocated", MUG, "2", "1", "0", "1", ""),
+        ("4", "allocated", MUG, "3", "0", "0", "", ""),
     ],
     "Dan": [
-        ("1", "rejected", "0", "0", "1", "", "backorders are not allowed for SKU LAMP-<run>"),
+        ("1", "rejected", LAMP, "0", "0", "1", "", f"backorders are not allowed for SKU {LAMP}"),
     ],
     # A vip customer who orders after Cyd is served first by the next receipt.
     "Eve": [
-        ("1", "backordered", "0", "1", "0", "1", ""),
-        ("2", "allocated", "1", "0", "0", "", ""),
+        ("1", "backordered", MUG, "0", "1", "0", "1", ""),
+        ("2", "allocated", MUG, "1", "0", "0", "", ""),
+    ],
+    # Fay takes the cup the mug's policy offers: one version closes the mug line and holds
+    # the cup for her.
+    "Fay": [
+        ("1", "backordered", MUG, "0", "1", "0", "1", ""),
+        (
+            "2",
+            "allocated",
+            MUG,
+            "0",
+            "0",
+            "0",
+            "",
+            f"substituted by {CUP} at the customer's request: would rather not wait",
+        ),
+        ("2", "allocated", CUP, "1", "0", "0", "", ""),
     ],
 }
 
