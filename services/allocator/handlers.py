@@ -12,6 +12,7 @@ from services.allocator.domain.admission import Applicant
 from services.allocator.domain.book import Key, Told
 from services.allocator.domain.eta import Schedule
 from services.allocator.domain.model import Line
+from services.allocator.domain.ranks import RankedBook
 from shared.contracts.headers import event_id
 from shared.contracts.internal import (
     AllocateLine,
@@ -236,18 +237,11 @@ async def expire_overdue_lines(
     *, uow: UnitOfWork, sku: str, default_backorders: str, default_max_wait: timedelta | None
 ) -> Outcome:
     """Cancels the SKU's lines that waited too long; their units go to the next in line."""
-    books = await repository.open_books(
-        uow.session, skus=[sku], default_backorders=default_backorders
-    )
-    opened = books[sku]
-    decision = Decision(
-        uow, opened, default_backorders, datetime.now(UTC), repository.EarlyCancels()
-    )
-    await opened.book.expire(decision.now, default_max_wait)
-    outcome = Outcome()
-    await _tell(decision, cause="max-wait", outcome=outcome)
-    await repository.save(uow.session, [opened])
-    return outcome
+
+    async def expire(book: RankedBook, now: datetime) -> None:
+        await book.expire(now, default_max_wait)
+
+    return await _sweep_sku(uow, sku, default_backorders, expire, cause="max-wait")
 
 
 async def skus_to_promote(
@@ -272,6 +266,22 @@ async def promote_waiting_lines(
 ) -> Outcome:
     """Lifts the SKU's lines that waited past their aging bound one rank; each is told its new
     place in the queue."""
+
+    async def age(book: RankedBook, now: datetime) -> None:
+        await book.age(now, default_aging, top_rank)
+
+    return await _sweep_sku(uow, sku, default_backorders, age, cause="aging")
+
+
+async def _sweep_sku(
+    uow: UnitOfWork,
+    sku: str,
+    default_backorders: str,
+    act: Callable[[RankedBook, datetime], Awaitable[None]],
+    *,
+    cause: str,
+) -> Outcome:
+    """One SKU's turn in a sweep: lock its book, act on it now, tell what changed, save."""
     books = await repository.open_books(
         uow.session, skus=[sku], default_backorders=default_backorders
     )
@@ -279,9 +289,9 @@ async def promote_waiting_lines(
     decision = Decision(
         uow, opened, default_backorders, datetime.now(UTC), repository.EarlyCancels()
     )
-    await opened.book.age(decision.now, default_aging, top_rank)
+    await act(opened.book, decision.now)
     outcome = Outcome()
-    await _tell(decision, cause="aging", outcome=outcome)
+    await _tell(decision, cause=cause, outcome=outcome)
     await repository.save(uow.session, [opened])
     return outcome
 

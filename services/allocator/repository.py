@@ -536,23 +536,10 @@ async def skus_with_overdue_lines(
     durations were bounded cannot overflow the query for every SKU."""
     default = default_max_wait.total_seconds() if default_max_wait else None
     max_wait = func.coalesce(col(SkuBookRow.max_wait_seconds), default)
-    head_requested_at = (
-        select(col(AllocationLineRow.requested_at))
-        .where(
-            col(AllocationLineRow.sku) == col(SkuBookRow.sku), col(AllocationLineRow.waiting) > 0
-        )
-        .order_by(col(AllocationLineRow.seq))
-        .limit(1)
-        .scalar_subquery()
-    )
-    waited = func.extract("epoch", literal(now) - head_requested_at)
-    line_waited = func.extract("epoch", literal(now) - col(AllocationLineRow.requested_at))
+    waited = _head_waited(now)
     overdue_above = (
         select(literal(1))
-        .where(
-            *_waiting_in_higher_lanes(),
-            line_waited > func.least(max_wait, _LONGEST),
-        )
+        .where(*_waiting_in_higher_lanes(), _line_waited(now) > func.least(max_wait, _LONGEST))
         .exists()
     )
     overdue = (
@@ -567,6 +554,27 @@ async def skus_with_overdue_lines(
         .limit(limit)
     )
     return list((await session.scalars(overdue)).all())
+
+
+def _head_waited(now: datetime) -> Any:
+    """Seconds the head of the SKU's default lane has waited: lines join that lane in time
+    order, so no line of it waited longer. One index probe."""
+    head_requested_at = (
+        select(col(AllocationLineRow.requested_at))
+        .where(
+            col(AllocationLineRow.sku) == col(SkuBookRow.sku),
+            col(AllocationLineRow.waiting) > 0,
+            col(AllocationLineRow.seq) < 1 << LANE_BITS,
+        )
+        .order_by(col(AllocationLineRow.seq))
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.extract("epoch", literal(now) - head_requested_at)
+
+
+def _line_waited(now: datetime) -> Any:
+    return func.extract("epoch", literal(now) - col(AllocationLineRow.requested_at))
 
 
 def _waiting_in_higher_lanes() -> tuple[Any, ...]:
@@ -594,27 +602,15 @@ async def skus_with_lines_to_promote(
     configured = func.coalesce(col(SkuBookRow.aging_seconds), default)
     # (least() skips a NULL: `configured` says whether the SKU ages at all.)
     aging = func.least(configured, _LONGEST)
-    head_requested_at = (
-        select(col(AllocationLineRow.requested_at))
-        .where(
-            col(AllocationLineRow.sku) == col(SkuBookRow.sku),
-            col(AllocationLineRow.waiting) > 0,
-            col(AllocationLineRow.seq) < 1 << LANE_BITS,
-        )
-        .order_by(col(AllocationLineRow.seq))
-        .limit(1)
-        .scalar_subquery()
-    )
-    head_waited = func.extract("epoch", literal(now) - head_requested_at)
+    head_waited = _head_waited(now)
     # bigint >> integer: PostgreSQL has no shift by a bigint.
     lane = col(AllocationLineRow.seq).op(">>")(literal(LANE_BITS, Integer))
-    line_waited = func.extract("epoch", literal(now) - col(AllocationLineRow.requested_at))
     due_above = (
         select(literal(1))
         .where(
             *_waiting_in_higher_lanes(),
             col(AllocationLineRow.seq) < top_rank << LANE_BITS,
-            line_waited > aging * (lane - col(AllocationLineRow.priority_rank) + 1),
+            _line_waited(now) > aging * (lane - col(AllocationLineRow.priority_rank) + 1),
         )
         .exists()
     )
