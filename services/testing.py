@@ -106,7 +106,9 @@ class BackorderSystem:
         self._network = Network().create()
         postgres = self._run("postgres", DockerContainer(self.images.postgres), env=_PG)
         postgres.with_exposed_ports(5432)
-        kafka_port = _free_port()
+        # The broker must advertise its published port before it starts, so the port is
+        # chosen here rather than by Docker.
+        kafka_port = free_port()
         kafka = self._run(
             "kafka", DockerContainer(self.images.kafka), env=kafka_environment(kafka_port)
         )
@@ -256,9 +258,8 @@ def kafka_environment(external_port: int) -> dict[str, str]:
     }
 
 
-def _free_port() -> int:
-    # The broker must advertise its published port before it starts, so the port is chosen
-    # here rather than by Docker.
+def free_port() -> int:
+    """A port nothing on this host listens on now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]

@@ -11,10 +11,11 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from services.testing import free_port
 from shared.contracts.topics import ORDERS_STATUS_CHANGED
 from shared.messaging.client import EdgeClient, TopicTail
 from shared.settings import Settings
-from tests.support.fleet import ROOT, Fleet, free_port
+from tests.support.fleet import ROOT, Fleet
 from tests.support.receivers import Mailbox, WebhookReceiver
 
 # Short waits so the tests can watch timers fire.

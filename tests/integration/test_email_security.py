@@ -11,8 +11,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from services.notifier.channels import DeliveryFailed, Outgoing
 from services.notifier.channels.email import EmailChannel
+from services.testing import free_port
 from shared.settings import Settings
-from tests.support.fleet import free_port
 from tests.support.receivers import Mailbox, _Inbox
 
 USER, PASSWORD = "shop-mailer", "correct horse battery staple"

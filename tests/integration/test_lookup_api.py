@@ -10,10 +10,11 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from services.testing import free_port
 from shared.contracts.topics import ORDERS_PLACED
 from shared.messaging.client import EdgeClient, TopicTail
 from tests.support.checks import wait_for_statuses
-from tests.support.fleet import ROOT, free_port
+from tests.support.fleet import ROOT
 from tests.support.shop import order_placed, unique
 
 TOKEN = "test-token-" + unique("t")

@@ -2,22 +2,16 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.testing import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 READY = "FastStream app started successfully"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
