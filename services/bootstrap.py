@@ -12,6 +12,7 @@ from services.allocator import entrypoint as allocator
 from services.inventory import entrypoint as inventory
 from services.notifier import entrypoint as notifier
 from services.order import entrypoint as order
+from shared.observability import GaugeReader
 from shared.runtime import BackgroundTask, build_app
 from shared.settings import Settings, get_settings
 
@@ -20,6 +21,7 @@ from shared.settings import Settings, get_settings
 class ServiceSpec:
     router: KafkaRouter
     background: Sequence[BackgroundTask] = ()
+    gauges: Sequence[GaugeReader] = ()
 
 
 SERVICES: dict[str, ServiceSpec] = {
@@ -28,6 +30,7 @@ SERVICES: dict[str, ServiceSpec] = {
     "allocator": ServiceSpec(
         allocator.router,
         background=(allocator.sweep_overdue_lines, allocator.sweep_lines_to_promote),
+        gauges=(allocator.read_queue_gauges,),
     ),
     "notifier": ServiceSpec(notifier.router, background=(notifier.deliver_notifications,)),
 }
@@ -40,6 +43,7 @@ def create_app(service: str, settings: Settings | None = None) -> AsgiFastStream
         router=spec.router,
         settings=settings or get_settings(),
         background=spec.background,
+        gauges=spec.gauges,
     )
 
 

@@ -2,14 +2,15 @@
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from faststream.asgi import AsgiResponse, get
 from faststream.asgi.types import ASGIApp, Scope
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry, Counter, Gauge, make_asgi_app
 from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.messaging.connection import kafka_options
 from shared.messaging.lag import GroupLag, LagReader, consumed_topics
@@ -19,6 +20,19 @@ if TYPE_CHECKING:
     from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+
+class QueueFigures(Protocol):
+    """A SKU's queue as its gauges show it."""
+
+    @property
+    def sku(self) -> str: ...
+    @property
+    def units(self) -> int: ...
+    @property
+    def lines(self) -> int: ...
+    @property
+    def oldest_wait(self) -> float: ...
 
 
 class Metrics:
@@ -85,7 +99,8 @@ class Metrics:
             registry=registry,
         )
 
-    def set_queues(self, rows: Sequence[Any]) -> None:
+    def set_queues(self, rows: Sequence[QueueFigures]) -> None:
+        """The top SKUs' queues, as the service that keeps them reads them."""
         for gauge in (self.queue_units, self.queue_lines, self.queue_oldest_wait):
             gauge.clear()
         for row in rows:
@@ -104,22 +119,20 @@ _OUTBOX = text(
     " from outbox_message where source = :source"
 )
 _PARKED = text("select count(*) from outbox_parked where source = :source")
-_TOP_QUEUES = text(
-    "select sku, sum(waiting) as units, count(*) as lines,"
-    " extract(epoch from now() - min(requested_at)) as oldest_wait"
-    " from allocation_line where waiting > 0 group by sku order by units desc limit :limit"
-)
+# A service's own gauges, read with the shared ones in the same session and loop.
+GaugeReader = Callable[["Runtime", AsyncSession], Awaitable[None]]
 
 
-async def refresh_gauges(runtime: "Runtime") -> None:
-    """Gauges read on a timer, so a scrape never waits on a query: the database's figures and
-    the consumer lag each in a loop of its own, so that a slow broker delays neither the other."""
+async def refresh_gauges(runtime: "Runtime", gauges: Sequence[GaugeReader] = ()) -> None:
+    """Gauges read on a timer, so a scrape never waits on a query: the database's figures (the
+    outbox's, and those `gauges` of the service's own read) and the consumer lag each in a loop
+    of its own, so that a slow broker delays neither the other."""
     async with asyncio.TaskGroup() as loops:
-        loops.create_task(_refresh_from_database(runtime))
+        loops.create_task(_refresh_from_database(runtime, gauges))
         loops.create_task(_refresh_consumer_lag(runtime))
 
 
-async def _refresh_from_database(runtime: "Runtime") -> None:
+async def _refresh_from_database(runtime: "Runtime", gauges: Sequence[GaugeReader]) -> None:
     settings = runtime.settings
     while True:
         try:
@@ -129,9 +142,8 @@ async def _refresh_from_database(runtime: "Runtime") -> None:
                 runtime.metrics.outbox_oldest_age.set(float(outbox.oldest))
                 parked = await session.scalar(_PARKED, {"source": runtime.service})
                 runtime.metrics.outbox_parked_rows.set(parked or 0)
-                if runtime.service == "allocator":
-                    limit = {"limit": settings.metrics_top_skus}
-                    runtime.metrics.set_queues((await session.execute(_TOP_QUEUES, limit)).all())
+                for read in gauges:
+                    await read(runtime, session)
         except Exception as error:
             log.warning("metrics refresh failed: %s", error)
         await asyncio.sleep(settings.metrics_interval_seconds)

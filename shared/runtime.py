@@ -27,7 +27,7 @@ from shared.messaging.decoder import make_json_decoder
 from shared.messaging.guard import ConsumeGuard, RetryPolicy
 from shared.messaging.outbox_relay import OutboxRelay
 from shared.messaging.producer import make_producer
-from shared.observability import Metrics, http_routes, refresh_gauges
+from shared.observability import GaugeReader, Metrics, http_routes, refresh_gauges
 from shared.settings import Settings
 from shared.tracing import make_tracer_provider
 
@@ -65,8 +65,10 @@ def build_app(
     router: KafkaRouter,
     settings: Settings,
     background: Sequence[BackgroundTask] = (),
+    gauges: Sequence[GaugeReader] = (),
 ) -> AsgiFastStream:
-    """The service as an ASGI app: consumers, plus /metrics, /health/live, /health/ready."""
+    """The service as an ASGI app: consumers, plus /metrics, /health/live, /health/ready;
+    `gauges` read the service's own figures on the metrics timer."""
     engine = make_engine(settings)
     session_factory = make_session_factory(engine)
     producer = make_producer(settings)
@@ -118,7 +120,7 @@ def build_app(
         ],
     )
     broker.include_router(router)
-    background = (refresh_gauges, *background)
+    background = (partial(refresh_gauges, gauges=gauges), *background)
     app = AsgiFastStream(broker, asgi_routes=http_routes(runtime, broker))
     app.context.set_global("runtime", runtime)
 

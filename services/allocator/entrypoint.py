@@ -6,8 +6,9 @@ from collections.abc import Awaitable, Callable
 
 from faststream import Context
 from faststream.kafka import KafkaMessage, KafkaRouter
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.allocator import handlers
+from services.allocator import handlers, repository
 from shared.contracts.headers import EVENT_ID
 from shared.contracts.internal import AllocationCommand, LineAllocationChanged
 from shared.contracts.topics import ALLOCATION_COMMANDS, LINE_ALLOCATION_CHANGED
@@ -51,6 +52,13 @@ def _count(runtime: Runtime, outcome: handlers.Outcome) -> None:
     for status in outcome.statuses:
         runtime.metrics.line_decisions.labels(status).inc()
     runtime.metrics.units_filled.inc(outcome.units_filled)
+
+
+async def read_queue_gauges(runtime: Runtime, session: AsyncSession) -> None:
+    """The queue gauges of the SKUs with the most units waiting, from their books' counters
+    (`repository.top_queues`): what a refresh costs does not grow with the queues."""
+    top = await repository.top_queues(session, limit=runtime.settings.metrics_top_skus)
+    runtime.metrics.set_queues(top)
 
 
 async def sweep_overdue_lines(runtime: Runtime) -> None:
