@@ -79,11 +79,13 @@ class LagReader:
         self._offsets = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
 
     async def __aenter__(self) -> Self:
-        await self._admin.start()
+        # Both clients exist from the constructor on: whichever fails to start, both are
+        # closed, or the consumer is left open ('Unclosed AIOKafkaConsumer') at each retry.
         try:
+            await self._admin.start()
             await self._offsets.start()
         except BaseException:
-            await self._admin.close()
+            await self.close()
             raise
         return self
 
@@ -93,6 +95,10 @@ class LagReader:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Closes both clients, started or not; closing twice does nothing."""
         try:
             await self._offsets.stop()
         finally:

@@ -1,17 +1,22 @@
 """Consumer lag: what is counted as behind, how it is summed, where it is shown."""
 
+import gc
 import json
+import warnings
 from types import TracebackType
 from typing import Any, Self
 
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError
 from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import generate_latest
 from typer.testing import CliRunner
 
 from services.bootstrap import SERVICES
 from services.cli import app
+from services.testing import free_port
 from shared.messaging.lag import (
     GroupLag,
     LagReader,
@@ -168,3 +173,42 @@ async def test_the_reader_counts_each_partition_of_the_topics_that_exist() -> No
     assert lag.lag == 15
     anywhere = await reader.read("someone-else")
     assert [t.topic for t in anywhere.topics] == ["orders.placed"]
+
+
+def unclosed(caught: list[warnings.WarningMessage], client: str) -> list[str]:
+    return [str(w.message) for w in caught if str(w.message).startswith(f"Unclosed {client}")]
+
+
+async def test_a_reader_that_cannot_reach_the_broker_closes_both_clients() -> None:
+    """Defect 8: a failed start left the consumer open ('Unclosed AIOKafkaConsumer')."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        reader = LagReader({"bootstrap_servers": f"127.0.0.1:{free_port()}"})
+        consumer, admin = reader._offsets, reader._admin
+        with pytest.raises(KafkaConnectionError):
+            async with reader:
+                raise AssertionError("the broker is unreachable: no read happens")
+        assert (consumer._closed, admin._closed) == (True, True)
+        del reader, consumer, admin
+        gc.collect()
+    assert not unclosed(caught, "AIOKafkaConsumer")
+
+
+async def test_a_reader_whose_consumer_fails_to_start_closes_it_and_the_admin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def started(self: AIOKafkaAdminClient) -> None:
+        return None
+
+    monkeypatch.setattr(AIOKafkaAdminClient, "start", started)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        reader = LagReader({"bootstrap_servers": f"127.0.0.1:{free_port()}"})
+        consumer, admin = reader._offsets, reader._admin
+        with pytest.raises(KafkaConnectionError):
+            async with reader:
+                raise AssertionError("the consumer did not start: no read happens")
+        assert (consumer._closed, admin._closed) == (True, True)
+        del reader, consumer, admin
+        gc.collect()
+    assert not unclosed(caught, "AIOKafkaConsumer")
