@@ -125,6 +125,18 @@ def build_app(
     app.context.set_global("runtime", runtime)
 
     @app.on_startup
+    async def tell_tiers_in_force() -> None:
+        # First, before anything may wait on Kafka: an order whose priority is not among these
+        # tiers is dead-lettered, and the default (one tier) differs from the local stack's.
+        tiers = settings.tiers
+        log.info(
+            "priority tiers in force: %s (highest first; default tier %s)",
+            ",".join(tiers.names),
+            tiers.default,
+            extra={"priority_tiers": list(tiers.names), "default_tier": tiers.default},
+        )
+
+    @app.on_startup
     async def open_producer() -> None:
         # The producer must be up before the first message: the guard dead-letters through it.
         await _until_reachable(producer.start, what="Kafka producer")

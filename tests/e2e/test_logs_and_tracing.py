@@ -92,3 +92,21 @@ async def test_one_trace_follows_an_order_through_every_outbox_hop_to_the_notifi
         for name, service in restarted.items():
             fleet.stop(service)
             fleet.start(name)
+
+
+def test_each_service_logs_the_priority_tiers_in_force_when_it_starts(fleet: Fleet) -> None:
+    """The services' default is one tier and the local stack configures two: each says which
+    it runs with, so an order dead-lettered for its priority can be explained from the log."""
+    for service in fleet.running:
+        lines = service.output().splitlines()
+        told = [
+            json.loads(line)
+            for line in lines
+            if line.startswith("{") and "priority tiers in force" in line
+        ]
+        assert [(r["priority_tiers"], r["default_tier"], r["service"]) for r in told] == [
+            (["vip", "standard"], "standard", service.name)
+        ], lines[:10]
+        assert told[0]["message"] == (
+            "priority tiers in force: vip,standard (highest first; default tier standard)"
+        )
