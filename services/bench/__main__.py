@@ -1,5 +1,6 @@
-"""`python -m services.bench`: runs the phases against the services `deploy/bin/stack up`
-started, and prints the table (Markdown, ready for docs/performance.md)."""
+"""`python -m services.bench`: runs the phases against running services (those `deploy/bin/stack
+bench` started on its own broker and database, or `stack up`'s), and prints the table
+(Markdown, ready for docs/performance.md)."""
 
 import asyncio
 import os
@@ -35,7 +36,7 @@ def run(
     hot_lines: int = typer.Option(1_000_000, help="waiting lines of the hot SKU"),
     phases: str = typer.Option(",".join(PHASES), help="which phases, comma-separated"),
     timeout: float = typer.Option(3_600, help="longest wait for one phase, seconds"),
-    state_dir: Path = typer.Option(Path(".stack"), help="where `stack up` keeps its pid files"),
+    state_dir: Path = typer.Option(Path(".stack"), help="where the services' pid files are kept"),
 ) -> None:
     """Intake and fill, steady stream, hot SKU; RSS and CPU of every service."""
     chosen = [p.strip() for p in phases.split(",") if p.strip()]
