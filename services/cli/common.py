@@ -15,7 +15,11 @@ T = TypeVar("T")
 
 
 def declared_topics() -> list[TopicSpec]:
-    return all_specs(replication_factor=get_settings().topic_replication_factor)
+    settings = get_settings()
+    return all_specs(
+        replication_factor=settings.topic_replication_factor,
+        max_message_bytes=settings.max_message_bytes,
+    )
 
 
 async def with_admin(action: Callable[[AIOKafkaAdminClient, list[TopicSpec]], Awaitable[T]]) -> T:

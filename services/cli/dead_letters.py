@@ -23,10 +23,10 @@ def list_dead_letters(topic: str = typer.Argument(..., help="a topic or its .dlq
     from services.ops.dead_letters import read_all
 
     letters = asyncio.run(read_all(kafka_options(get_settings()), _dlq_topic(topic)))
-    table = Table("address", "key", "reason", title=f"{len(letters)} dead letter(s)")
+    table = Table("address", "key", "value", "reason", title=f"{len(letters)} dead letter(s)")
     for letter in letters:
         key = letter.key.decode(errors="replace") if letter.key else ""
-        table.add_row(letter.address, key, letter.reason)
+        table.add_row(letter.address, key, letter.value_summary, letter.reason)
     Console().print(table)
 
 
@@ -43,6 +43,9 @@ def show_dead_letter(
     if letter is None:
         raise typer.BadParameter(f"no dead letter at {address}")
     console = Console()
+    notice = letter.truncation_notice()
+    if notice:
+        console.print(notice, style="bold red", markup=False)
     for name, value in letter.headers:
         console.print(f"[bold]{name}[/bold]: {value.decode(errors='replace')}")
     console.print(letter.value.decode(errors="replace"), markup=False)
@@ -55,7 +58,8 @@ def replay_dead_letters(
         [], "--address", help="only these <dlq topic>/<partition>/<offset> (default: all)"
     ),
 ) -> None:
-    """Send dead letters back to their topic, marked `replayed-from`; each one only once."""
+    """Send dead letters back to their topic, marked `replayed-from`; each one only once.
+    Truncated ones (an excerpt of an oversized record) are refused: the exit status is 1."""
     from rich.progress import Progress
 
     from services.ops.dead_letters import read_all, replay
@@ -86,5 +90,13 @@ def replay_dead_letters(
         typer.echo(
             f"replayed {len(report.replayed)}, skipped {len(report.skipped)} already replayed"
         )
+        for refused in report.refused:
+            typer.echo(
+                f"refused {refused}: truncated, it holds only an excerpt of the record "
+                "(`backorder dlq show` says where the whole record is)",
+                err=True,
+            )
+        if report.refused:
+            raise typer.Exit(1)
 
     asyncio.run(run())

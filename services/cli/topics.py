@@ -17,7 +17,8 @@ def apply_topics(
         False, "--raise-partitions", help="Add partitions where the declaration has more."
     ),
 ) -> None:
-    """Create missing topics; report drift (partitions, replication, config) it does not fix."""
+    """Create missing topics, set a declared max.message.bytes that differs; report drift
+    (partitions, replication, other config) it does not fix."""
     from shared.messaging.topic_admin import apply
 
     report = asyncio.run(
@@ -28,6 +29,8 @@ def apply_topics(
         console.print(f"[green]created[/green] {name}")
     for name in report.raised:
         console.print(f"[green]raised partitions of[/green] {name}")
+    for line in report.configured:
+        console.print(f"[green]configured[/green] {line}")
     for line in report.warnings:
         console.print(f"[yellow]warning[/yellow] {line}")
     for line in report.drift:

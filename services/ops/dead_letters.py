@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -10,7 +10,16 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 
 from services.ops.tables import DeadLetterReplayRow
-from shared.contracts.headers import DLQ_ORIGINAL_TOPIC, DLQ_REASON, REPLAYED_FROM
+from shared.contracts.headers import (
+    DLQ_ORIGINAL_OFFSET,
+    DLQ_ORIGINAL_PARTITION,
+    DLQ_ORIGINAL_SHA256,
+    DLQ_ORIGINAL_SIZE,
+    DLQ_ORIGINAL_TOPIC,
+    DLQ_REASON,
+    DLQ_TRUNCATED,
+    REPLAYED_FROM,
+)
 from shared.contracts.topics import DLQ_SUFFIX
 from shared.db.engine import SessionFactory
 from shared.messaging.topic_admin import partitions_of
@@ -37,6 +46,42 @@ class DeadLetter:
     @property
     def address(self) -> str:
         return f"{self.topic}/{self.partition}/{self.offset}"
+
+    @property
+    def truncated(self) -> str | None:
+        """What was cut from the record to fit the dead-letter topic ("value", "value,headers",
+        ...), or None for a dead letter that carries its record whole."""
+        return self.header(DLQ_TRUNCATED)
+
+    @property
+    def original_address(self) -> str:
+        """Where the whole record is, for as long as its topic retains it."""
+        partition = self.header(DLQ_ORIGINAL_PARTITION) or "?"
+        return f"{self.original_topic}/{partition}/{self.header(DLQ_ORIGINAL_OFFSET) or '?'}"
+
+    @property
+    def value_summary(self) -> str:
+        """The value's size, and for a truncated one the original's."""
+        if self.truncated is None:
+            return f"{len(self.value):,} bytes"
+        return f"TRUNCATED ({self.truncated}): {self._kept()}"
+
+    def truncation_notice(self) -> str | None:
+        """For a truncated letter: what it holds, and where the whole record is."""
+        if self.truncated is None:
+            return None
+        digest = self.header(DLQ_ORIGINAL_SHA256)
+        return (
+            f"TRUNCATED ({self.truncated}): the value below is an excerpt, {self._kept()}"
+            + (f", sha256 {digest}" if digest else "")
+            + f"; the whole record is at {self.original_address} while that topic retains it."
+            " It cannot be replayed."
+        )
+
+    def _kept(self) -> str:
+        original = self.header(DLQ_ORIGINAL_SIZE)
+        of = f" of {int(original):,}" if original and original.isdigit() else ""
+        return f"{len(self.value):,} bytes{of}"
 
     def header(self, name: str) -> str | None:
         return next((v.decode(errors="replace") for k, v in self.headers if k == name), None)
@@ -87,6 +132,8 @@ async def read_all(
 class ReplayReport:
     replayed: list[str]
     skipped: list[str]
+    # Truncated letters: only an excerpt of the record, which must not be sent as the record.
+    refused: list[str] = field(default_factory=list)
 
 
 async def replay(
@@ -101,9 +148,16 @@ async def replay(
     The ledger row and the send happen in one transaction that commits after the broker's ack:
     a second replay skips the letter. A crash between ack and commit can send it twice; the
     consumers' own dedupe (order id, receipt id, cancel state) then keeps the effect single.
+
+    A truncated letter is refused (and not recorded as replayed): its value is an excerpt, and
+    a fragment sent as the record would be dead-lettered again at best.
     """
     report = ReplayReport(replayed=[], skipped=[])
     for letter in letters:
+        if letter.truncated is not None:
+            report.refused.append(letter.address)
+            progress()
+            continue
         async with session_factory() as session, session.begin():
             claimed = await session.execute(
                 insert(DeadLetterReplayRow)

@@ -10,6 +10,12 @@ DLQ_REASON = "dlq-reason"
 DLQ_ORIGINAL_TOPIC = "dlq-original-topic"
 DLQ_ORIGINAL_PARTITION = "dlq-original-partition"
 DLQ_ORIGINAL_OFFSET = "dlq-original-offset"
+# On a dead letter too large to carry whole: what was cut ("value", "value,headers",
+# "value,headers,key"); the value is then an excerpt, its first bytes, and cannot be replayed.
+DLQ_TRUNCATED = "dlq-truncated"
+# Beside `dlq-truncated`: the original value's size in bytes and its SHA-256 (hex).
+DLQ_ORIGINAL_SIZE = "dlq-original-size"
+DLQ_ORIGINAL_SHA256 = "dlq-original-sha256"
 # On a message an operator replayed from a dead-letter topic: `<dlq topic>/<partition>/<offset>`.
 REPLAYED_FROM = "replayed-from"
 # On a failed notification's dead letter: replaying it sends that notification again.

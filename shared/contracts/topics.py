@@ -11,6 +11,17 @@ from shared.contracts import inputs, internal, outputs
 
 DLQ_SUFFIX = ".dlq"
 DAY_MS = 24 * 60 * 60 * 1000
+# The largest message the consumers decode (the default of BACKORDER_MAX_MESSAGE_BYTES). Topics
+# that upstream systems write declare it as their `max.message.bytes`, so that the broker
+# refuses, to the producer, what the consumers would refuse anyway.
+MAX_MESSAGE_BYTES = 262_144
+# A dead letter is the input's record plus the `dlq-*` headers; its topic takes this much more.
+DEAD_LETTER_HEADROOM_BYTES = 16_384
+
+
+def dead_letter_max_bytes(max_message_bytes: int = MAX_MESSAGE_BYTES) -> int:
+    """The `max.message.bytes` of every dead-letter topic: what a dead letter may weigh."""
+    return max_message_bytes + DEAD_LETTER_HEADROOM_BYTES
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,10 @@ class Topic:
     # newer word on a thing wins, its order must not rest on producers' clocks.
     broker_timestamps: bool = False
     dead_letter: bool = True
+    # Written by a system outside this project: the broker bounds its records at what the
+    # consumers accept (`max.message.bytes`). Internal topics are bounded where they are
+    # written (the outbox parks what the broker refuses).
+    upstream: bool = False
     # Keyed topics: more partitions later move existing keys, so declare enough up front.
     partitions: int = 3
     replication_factor: int = 1
@@ -46,8 +61,12 @@ class Topic:
     def dlq(self) -> str:
         return self.name + DLQ_SUFFIX
 
-    def specs(self, *, replication_factor: int | None = None) -> list[TopicSpec]:
-        """The topic and its dead-letter topic, as they must exist on a cluster."""
+    def specs(
+        self, *, replication_factor: int | None = None, max_message_bytes: int = MAX_MESSAGE_BYTES
+    ) -> list[TopicSpec]:
+        """The topic and its dead-letter topic, as they must exist on a cluster.
+
+        `max_message_bytes`: what the consumers accept (BACKORDER_MAX_MESSAGE_BYTES)."""
         replicas = replication_factor or self.replication_factor
         config = (
             {"cleanup.policy": "compact"}
@@ -56,6 +75,8 @@ class Topic:
         )
         if self.broker_timestamps:
             config["message.timestamp.type"] = "LogAppendTime"
+        if self.upstream:
+            config["max.message.bytes"] = str(max_message_bytes)
         specs = [TopicSpec(self.name, self.partitions, replicas, config)]
         if self.dead_letter:
             retention = str(self.dead_letter_retention_days * DAY_MS)
@@ -64,7 +85,11 @@ class Topic:
                     self.dlq,
                     self.partitions,
                     replicas,
-                    {"cleanup.policy": "delete", "retention.ms": retention},
+                    {
+                        "cleanup.policy": "delete",
+                        "retention.ms": retention,
+                        "max.message.bytes": str(dead_letter_max_bytes(max_message_bytes)),
+                    },
                 )
             )
         return specs
@@ -74,6 +99,7 @@ ORDERS_PLACED = Topic(
     name="orders.placed",
     key="order_id",
     producer="upstream shop",
+    upstream=True,
     consumers=("order",),
     schema=inputs.OrderPlaced,
     description="A customer placed an order.",
@@ -82,6 +108,7 @@ ORDERS_CANCEL_REQUESTED = Topic(
     name="orders.cancel-requested",
     key="order_id",
     producer="upstream shop",
+    upstream=True,
     consumers=("order",),
     schema=inputs.CancelRequested,
     description="A customer asked to cancel an order or some of its lines.",
@@ -90,6 +117,7 @@ ORDERS_SUBSTITUTION_REQUESTED = Topic(
     name="orders.substitution-requested",
     key="order_id",
     producer="upstream shop",
+    upstream=True,
     consumers=("order",),
     schema=inputs.SubstitutionRequested,
     description="A customer takes one of a waiting line's alternatives for its waiting part.",
@@ -98,6 +126,7 @@ STOCK_RECEIVED = Topic(
     name="inventory.stock-received",
     key="sku",
     producer="upstream warehouse",
+    upstream=True,
     consumers=("inventory",),
     schema=inputs.StockReceived,
     description="Units of a SKU arrived and can be allocated.",
@@ -106,6 +135,7 @@ RESTOCK_SCHEDULED = Topic(
     name="inventory.restock-scheduled",
     key="sku",
     producer="upstream purchasing",
+    upstream=True,
     consumers=("inventory",),
     schema=inputs.RestockScheduled,
     description="A purchase order expected to restock a SKU; quantity 0 withdraws it.",
@@ -115,6 +145,7 @@ SKU_POLICY = Topic(
     name="inventory.sku-policy",
     key="sku",
     producer="upstream catalogue",
+    upstream=True,
     consumers=("inventory",),
     schema=inputs.SkuPolicy,
     description="Whether a SKU may be backordered, by whom, how much, and what a wait earns.",
@@ -160,8 +191,14 @@ ALL_TOPICS: tuple[Topic, ...] = (
 )
 
 
-def all_specs(*, replication_factor: int | None = None) -> list[TopicSpec]:
+def all_specs(
+    *, replication_factor: int | None = None, max_message_bytes: int = MAX_MESSAGE_BYTES
+) -> list[TopicSpec]:
     """Every topic the project uses, dead-letter topics included."""
     return [
-        spec for topic in ALL_TOPICS for spec in topic.specs(replication_factor=replication_factor)
+        spec
+        for topic in ALL_TOPICS
+        for spec in topic.specs(
+            replication_factor=replication_factor, max_message_bytes=max_message_bytes
+        )
     ]

@@ -124,8 +124,9 @@ class ConsumeGuard(BaseMiddleware):
                 await self.consume_scope(call_next, alone)
 
     async def _dead_letter(self, msg: StreamMessage[Any], reason: str) -> None:
-        """Never gives up: skipping would lose the message. A dead letter the broker refuses
-        (say, too large with its headers) holds the partition and says so in the log."""
+        """Never gives up: skipping would lose the message. A dead letter is cut to fit what
+        the dead-letter topic takes (`build_dead_letter`), so what holds the partition here is
+        a broker that cannot be reached, and the log says so."""
         attempt = 0
         while True:
             attempt += 1

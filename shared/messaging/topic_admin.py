@@ -1,4 +1,7 @@
-"""Applies the topic declaration to a cluster: idempotent, and honest about what it won't fix."""
+"""Applies the topic declaration to a cluster: idempotent, and honest about what it won't fix.
+
+It creates missing topics, raises partitions when asked, and sets a declared size limit
+(`max.message.bytes`) that differs; every other difference is reported as drift."""
 
 import asyncio
 from collections.abc import Sequence
@@ -11,6 +14,11 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from shared.contracts.topics import TopicSpec
 
 UNKNOWN_TOPIC = 3
+# DescribeConfigs' config_source of a value set on the topic itself (v1 and later).
+DYNAMIC_TOPIC_CONFIG = 1
+# Declared settings `apply` sets on an existing topic when they differ: a size limit only
+# concerns the records produced next. Every other difference is reported as drift.
+ADJUSTABLE_CONFIGS = frozenset({"max.message.bytes"})
 
 
 @dataclass(frozen=True)
@@ -25,12 +33,13 @@ class TopicState:
 class ApplyReport:
     created: list[str] = field(default_factory=list)
     raised: list[str] = field(default_factory=list)
+    configured: list[str] = field(default_factory=list)
     drift: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.raised)
+        return bool(self.created or self.raised or self.configured)
 
 
 async def describe(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> dict[str, TopicState]:
@@ -106,6 +115,7 @@ async def apply(
         report.created = [spec.name for spec in missing]
         await _until_visible(admin, missing)
     to_raise: dict[str, NewPartitions] = {}
+    to_configure: dict[str, dict[str, str]] = {}
     for spec in specs:
         state = existing.get(spec.name)
         if state is None:
@@ -135,8 +145,16 @@ async def apply(
             )
         for key, value in spec.config.items():
             actual = state.config.get(key)
-            if actual != value:
+            if actual == value:
+                continue
+            if key in ADJUSTABLE_CONFIGS:
+                to_configure.setdefault(spec.name, {})[key] = value
+                report.configured.append(f"{spec.name}: {key}={value} (was {actual})")
+            else:
                 report.drift.append(f"{spec.name}: {key}={actual}, declared {value}")
+    if to_configure:
+        await _configure(admin, to_configure)
+        await _until_configured(admin, [s for s in specs if s.name in to_configure])
     if to_raise:
         response = await admin.create_partitions(to_raise)
         _raise_errors(response.to_object().get("topic_errors", []), "adding partitions")
@@ -147,6 +165,64 @@ async def apply(
 
 class TopicAdminError(Exception):
     pass
+
+
+async def _configure(admin: AIOKafkaAdminClient, changes: dict[str, dict[str, str]]) -> None:
+    """Sets `changes` on the topics, keeping every other value set on them: AlterConfigs (all
+    that aiokafka offers; not the incremental kind) replaces a topic's whole set."""
+    responses = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, name, None) for name in changes]
+    )
+    current: dict[str, dict[str, str]] = {name: {} for name in changes}
+    for response in responses:
+        for resource in response.to_object()["resources"]:
+            name = resource["resource_name"]
+            _raise_errors([{"topic": name, **resource}], "describing topic configs")
+            for entry in resource["config_entries"]:
+                if not _set_on_topic(entry):
+                    continue
+                if entry["config_value"] is None:
+                    # A sensitive value is not shown, so it could not be written back.
+                    raise TopicAdminError(
+                        f"{name}: {entry['config_names']} is sensitive; "
+                        f"set {', '.join(changes[name])} by hand"
+                    )
+                current[name][entry["config_names"]] = entry["config_value"]
+    results = await admin.alter_configs(
+        [
+            ConfigResource(ConfigResourceType.TOPIC, name, {**current[name], **wanted})
+            for name, wanted in changes.items()
+        ]
+    )
+    for result in results:
+        _raise_errors(
+            [
+                {"topic": r["resource_name"], **r}
+                for r in result.to_object()["resources"]
+                if r["error_code"]
+            ],
+            "setting topic configs",
+        )
+
+
+def _set_on_topic(entry: dict[str, Any]) -> bool:
+    if "config_source" in entry:
+        return bool(entry["config_source"] == DYNAMIC_TOPIC_CONFIG)
+    return not entry["is_default"]
+
+
+async def _until_configured(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
+    """The next `apply` (or `describe`) must see the values this one set."""
+    for _ in range(100):
+        states = await describe(admin, specs)
+        if all(
+            states[s.name].config.get(key) == s.config[key]
+            for s in specs
+            for key in ADJUSTABLE_CONFIGS & s.config.keys()
+        ):
+            return
+        await asyncio.sleep(0.1)
+    raise TopicAdminError("topic configs did not take effect: " + ", ".join(s.name for s in specs))
 
 
 def _raise_errors(results: list[dict[str, Any]], doing: str) -> None:
