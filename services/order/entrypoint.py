@@ -100,6 +100,7 @@ async def on_cancels_requested(
                     value=record.value,
                     headers=list(record.headers),
                 )
+        await stored.write()
         await runtime.committed(uow)
 
 
@@ -112,7 +113,9 @@ async def on_substitutions_requested(
         await stored.open([request.order_id for request in requests])
         for item in delivered(requests, message):
             with item.handling():
-                await handlers.request_substitution(item.body, uow=uow, orders=stored)
+                await handlers.request_substitution(
+                    item.body, uow=uow, orders=stored, picture_limit=_picture_limit(runtime)
+                )
         await runtime.committed(uow)
 
 
@@ -122,12 +125,7 @@ async def on_line_allocations_changed(
 ) -> None:
     async with runtime.unit_of_work() as uow:
         stored = Orders(uow.session)
-        await stored.open([change.order_id for change in changes])
-        # A substitute line is requested as its order's first lines were: whether the customer
-        # bought here before is asked once for the batch, not counting that order itself.
-        substituting = {change.order_id for change in changes if change.substituted_by}
-        customers = [order.customer.id for order in await stored.opened(substituting)]
-        await stored.read_purchases(customers, besides=substituting)
+        await handlers.open_for_allocation_news(changes, orders=stored)
         for item in delivered(changes, message):
             with item.handling():
                 await handlers.record_allocation(

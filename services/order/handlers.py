@@ -139,7 +139,10 @@ async def request_cancellation(
     unknown = order.unknown_lines(request.line_ids)
     if unknown:
         raise PoisonMessage(f"order {order.order_id} has no line(s) {', '.join(unknown)}")
-    for line in order.lines_to_cancel(request.line_ids):
+    lines = order.request_cancel(request.line_ids, request.reason)
+    if lines:
+        orders.changed(order)
+    for line in lines:
         uow.publish(
             topic=ALLOCATION_COMMANDS.name,
             key=line.sku,
@@ -154,7 +157,7 @@ async def request_cancellation(
 
 
 async def request_substitution(
-    request: SubstitutionRequested, *, uow: UnitOfWork, orders: Orders
+    request: SubstitutionRequested, *, uow: UnitOfWork, orders: Orders, picture_limit: int
 ) -> None:
     """Checked against what the order was last told; the line's SKU book then closes its
     waiting part, and that news requests the line for the alternative (`record_allocation`).
@@ -164,7 +167,7 @@ async def request_substitution(
     if order is None:
         raise PoisonMessage(f"unknown order {request.order_id}")
     try:
-        line = order.line_to_substitute(request.line_id, request.sku)
+        line = order.line_to_substitute(request.line_id, request.sku, picture_limit=picture_limit)
     except SubstitutionRefused as refused:
         raise PoisonMessage(str(refused)) from None
     if line is None:
@@ -185,6 +188,17 @@ async def request_substitution(
     )
 
 
+async def open_for_allocation_news(
+    changes: Sequence[LineAllocationChanged], *, orders: Orders
+) -> None:
+    """Locks and reads a batch's orders, and asks once whether the customers of those that
+    take a substitute bought here before: each answer is then the same as if its news had
+    come alone (see `Orders.read_purchases`)."""
+    await orders.open([change.order_id for change in changes])
+    substituting = {change.order_id for change in changes if change.substituted_by}
+    await orders.read_purchases(order.customer.id for order in await orders.opened(substituting))
+
+
 async def record_allocation(
     change: LineAllocationChanged,
     *,
@@ -199,13 +213,15 @@ async def record_allocation(
     known = len(order.lines)
     if order.apply(change):
         orders.changed(order)
-        substitutes = order.lines[known:]
+        # A substitute of a line the customer cancelled meanwhile is born cancelled.
+        substitutes = [line for line in order.lines[known:] if line.status is None]
         if substitutes:
             # The order itself does not make its customer returning for its own new line.
-            await orders.read_purchases([order.customer.id], besides=[order.order_id])
             returning = is_returning(
                 shop_says=order.customer.returning,
-                bought_here_before=await orders.bought_before(order.customer.id),
+                bought_here_before=await orders.bought_before(
+                    order.customer.id, besides=order.order_id
+                ),
             )
             # A tier the shop no longer configures waits in the default one.
             rank = tiers.rank_of(order.priority) or 0

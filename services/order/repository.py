@@ -63,8 +63,11 @@ class Orders:
         self._placed: dict[str, Order] = {}
         self._changed: dict[str, Order] = {}
         self._early_cancels: dict[str, list[PendingCancellationRow]] = {}
-        # Whether each customer asked about has an earlier order here that was a purchase.
+        # Whether each customer asked about has an order here that was a purchase, among
+        # those this unit of work had not read when it asked; the orders it had read are
+        # judged in memory.
         self._bought: dict[str, bool] = {}
+        self._judged_in_memory: dict[str, frozenset[str]] = {}
         # The lines each order read had in the table: a line added since (a substitute) is
         # inserted when the order is written.
         self._stored_lines: dict[str, set[str]] = {}
@@ -89,30 +92,44 @@ class Orders:
         found = (self._read.get(order_id) for order_id in sorted(order_ids))
         return [order for order in found if order is not None]
 
-    async def read_purchases(
-        self, customer_ids: Iterable[str], *, besides: Iterable[str] = ()
-    ) -> None:
-        """Which of a batch's customers bought here before, in one statement. Orders placed in
-        this unit of work are not written yet, so they never count for each other; the orders
-        named in `besides` (those a batch adds lines to) do not count for their own lines."""
+    async def read_purchases(self, customer_ids: Iterable[str]) -> None:
+        """Which of a batch's customers bought here before, in one statement. The orders this
+        unit of work read are left out of it and judged as they stand in memory when asked
+        (`bought_before`): news earlier in the batch may have changed them, and the answer for
+        one order must not depend on what else shares its batch. Either way an order counts
+        with the status its customer was last told."""
         wanted = sorted(set(customer_ids) - self._bought.keys())
         if not wanted:
             return
+        in_memory = frozenset(self._read)
         bought = await self._session.scalars(
             select(_orders.c.customer_id)
             .where(
                 _orders.c.customer_id.in_(wanted),
                 _orders.c.status.in_(PURCHASED),
-                _orders.c.order_id.not_in(list(besides)),
+                _orders.c.order_id.not_in(list(in_memory)),
             )
             .distinct()
         )
         self._bought.update(dict.fromkeys(wanted, False))
         self._bought.update(dict.fromkeys(bought.all(), True))
+        self._judged_in_memory.update(dict.fromkeys(wanted, in_memory))
 
-    async def bought_before(self, customer_id: str) -> bool:
+    async def bought_before(self, customer_id: str, *, besides: str | None = None) -> bool:
+        """Whether the customer has an order here that is a purchase, other than `besides`
+        (an order does not make its own customer returning). Orders placed in this unit of
+        work are undecided, so they never count for each other."""
         await self.read_purchases([customer_id])
-        return self._bought[customer_id]
+        if self._bought[customer_id]:
+            return True
+        return any(
+            order is not None
+            and order.order_id in self._judged_in_memory[customer_id]
+            and order.order_id != besides
+            and order.customer.id == customer_id
+            and _told_status(order) in PURCHASED
+            for order in self._read.values()
+        )
 
     def place(self, order: Order) -> None:
         self._read[order.order_id] = order
@@ -249,11 +266,17 @@ def _identity(order: Order) -> dict[str, Any]:
     }
 
 
+def _told_status(order: Order) -> str | None:
+    """The status the shop was last told: an order waiting for the decision on a substitute
+    line stays what it was, for the look-up and for its customer's history alike."""
+    return None if order.published is None else order.published.status
+
+
 def _state(order: Order, now: datetime) -> dict[str, Any]:
     published = order.published
     return {
         "version": order.version,
-        "status": order.status if order.decided else None,
+        "status": _told_status(order),
         "published": None if published is None else published.model_dump(mode="json"),
         "updated_at": now,
     }

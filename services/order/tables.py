@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Identity, LargeBinary, text
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Identity, LargeBinary, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -59,6 +59,11 @@ class OrderLineRow(SQLModel, table=True):
     )
     # On a line taken instead of another's waiting part: that line's id.
     replaces: str | None = None
+    # A cancel the customer asked for and the line's SKU book has not confirmed yet.
+    cancel_requested: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false"))
+    )
+    cancel_reason: str | None = None
 
 
 class PendingCancellationRow(SQLModel, table=True):

@@ -32,6 +32,29 @@ Identifier = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
     _refuse_control_characters(frozenset()),
 ]
+
+
+# A line id an order is placed with: `~` is reserved for the lines a substitution adds
+# (`<line_id>~<sku>`), so no placed line can take a substitute's id.
+def _refuse_substitute_separator(value: str) -> str:
+    if "~" in value:
+        raise ValueError("'~' is reserved for the lines substitutions add")
+    return value
+
+
+PlacedLineId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+    _refuse_control_characters(frozenset()),
+    AfterValidator(_refuse_substitute_separator),
+]
+# A line a request names: a placed line, or a substitute, whose id adds the SKU (up to 64
+# characters) and a swap count to its placed line's id.
+LineReference = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=256),
+    _refuse_control_characters(frozenset()),
+]
 Sku = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64),

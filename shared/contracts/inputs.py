@@ -11,6 +11,8 @@ from shared.contracts.common import (
     Duration,
     Identifier,
     IncentiveText,
+    LineReference,
+    PlacedLineId,
     PriorityTier,
     Quantity,
     ShortText,
@@ -36,7 +38,9 @@ class Customer(Contract):
 
 
 class OrderLine(Contract):
-    line_id: Identifier
+    line_id: PlacedLineId = Field(
+        description="Unique within the order; `~` is reserved for the lines substitutions add."
+    )
     sku: Sku
     quantity: Quantity
 
@@ -67,7 +71,7 @@ class CancelRequested(Contract):
     """`orders.cancel-requested`, key `order_id`; no `line_ids` cancels every line."""
 
     order_id: Identifier
-    line_ids: list[Identifier] | None = Field(default=None, min_length=1, max_length=200)
+    line_ids: list[LineReference] | None = Field(default=None, min_length=1, max_length=200)
     reason: ShortText | None = None
 
     @model_validator(mode="after")
@@ -82,7 +86,7 @@ class SubstitutionRequested(Contract):
     line's SKU policy alternatives, for the part of the line still waiting."""
 
     order_id: Identifier
-    line_id: Identifier
+    line_id: LineReference
     sku: Sku = Field(description="The alternative SKU the customer takes instead.")
     reason: ShortText | None = None
 

@@ -11,6 +11,8 @@ import pytest_asyncio
 
 from shared.contracts.headers import DLQ_REASON
 from shared.contracts.topics import (
+    ALLOCATION_COMMANDS,
+    ORDERS_CANCEL_REQUESTED,
     ORDERS_PLACED,
     ORDERS_SUBSTITUTION_REQUESTED,
     SKU_POLICY,
@@ -26,6 +28,7 @@ from tests.support.checks import (
     wait_for_statuses,
     wait_for_value,
 )
+from tests.support.fleet import Fleet
 from tests.support.receivers import Mailbox
 from tests.support.shop import customer_email, order_placed, stock_received, unique
 
@@ -249,3 +252,79 @@ async def test_bad_requests_are_dead_lettered_with_the_reason(
     assert "sku" in await dead_letter_reason(dead_letters, order_id, raw)
     # nothing changed for the order
     assert [v["version"] for v in status_changes.values(key=order_id)] == [1]
+
+
+async def test_a_cancel_that_overtakes_the_news_of_a_substitution_cancels_the_substitute(
+    shop: EdgeClient, status_changes: TopicTail, db: asyncpg.Connection, fleet: Fleet
+) -> None:
+    """Issue 21 defect 1. The order service reads the swap, then the whole order's cancel,
+    before the mug's book has decided the swap: the cancel cannot name the cup line yet, and
+    the cup line, when the news brings it, must hold nothing."""
+    mug, cup, lamp = unique("MUG"), unique("CUP"), unique("LAMP")
+    await offer(shop, db, mug, cup)
+    await shelve(shop, db, cup, 5)
+    await shelve(shop, db, lamp, 1)
+    swapper = unique("o")
+    await place(shop, swapper, (mug, 2), (lamp, 1))
+    await wait_for_statuses(status_changes, {swapper: "partially_allocated"})
+
+    commands = await shop.tail(ALLOCATION_COMMANDS.name)
+    fleet.stop(fleet.first("allocator"))
+    try:
+        await substitute(shop, swapper, "1", cup)
+        cancel = {"order_id": swapper, "reason": "changed my mind"}
+        await shop.publish(ORDERS_CANCEL_REQUESTED.name, key=swapper, value=cancel)
+
+        def sent(_: list[object]) -> list[str]:
+            return [
+                f"{v['line_id']}:{v['type']}"
+                for v in commands.values(key=None)
+                if v.get("order_id") == swapper
+            ]
+
+        # the order service has read both and told the books, which have not decided yet
+        told = {"1:substitute-line", "1:cancel-line", "2:cancel-line"}
+        await commands.wait_for(lambda records: told <= set(sent(records)))
+    finally:
+        await commands.stop()
+        fleet.start("allocator")
+
+    def settled(_: list[object]) -> bool:
+        last = latest(status_changes, swapper)
+        return (
+            last is not None
+            and len(last["lines"]) == 3
+            and last["lines"][1]["status"] == "cancelled"
+        )
+
+    await status_changes.wait_for(settled, timeout=60)
+    picture = latest(status_changes, swapper)
+    assert picture is not None
+    assert lines(picture) == [
+        ("1", mug, 0, 0, 0, "cancelled"),
+        ("2", lamp, 0, 0, 0, "cancelled"),
+        (f"1~{cup}", cup, 0, 0, 0, "cancelled"),
+    ]
+    assert picture["status"] == "cancelled"
+    # the cup's book was never asked: its units stay with the cup's other customers
+    assert await db.fetchval("select available from sku_book where sku = $1", cup) == 5
+    assert await db.fetchval("select available from sku_book where sku = $1", lamp) == 1
+    await assert_books_consistent(db, [mug, cup, lamp])
+
+
+async def test_an_order_whose_line_id_holds_the_substitute_separator_is_dead_lettered(
+    shop: EdgeClient, status_changes: TopicTail
+) -> None:
+    """Issue 21 defect 3: a placed line `1~CUP` took the id a swap of line 1 for CUP makes."""
+    order_id = unique("o")
+    raw = order_placed(order_id, (unique("MUG"), 1))
+    raw["lines"][0]["line_id"] = "1~CUP"
+    dead = await shop.tail(ORDERS_PLACED.dlq)
+    try:
+        value = json.dumps(raw).encode()
+        await shop.publish(ORDERS_PLACED.name, key=order_id, value=value)
+        reason = await dead_letter_reason(dead, order_id, value)
+    finally:
+        await dead.stop()
+    assert "'~' is reserved for the lines substitutions add" in reason
+    assert latest(status_changes, order_id) is None

@@ -10,6 +10,7 @@ from services.allocator.domain.book import QueueState
 from services.allocator.domain.eta import Schedule
 from services.allocator.domain.model import Line, Policy
 from services.allocator.domain.ranks import RankedBook
+from services.order.domain import fitting
 from services.order.domain.model import Order, OrderLine, SubstitutionRefused
 from shared.contracts.inputs import Customer, OrderPlaced
 from shared.contracts.inputs import OrderLine as PlacedLine
@@ -203,3 +204,113 @@ def test_closing_a_waiting_part_in_a_higher_rank_lets_the_lower_rank_be_served()
     asyncio.run(close_then_receive())
     assert (vip.rejected, vip.short, vip.status) == (2, 0, "rejected")
     assert standard.status == "allocated"
+
+
+# Issue 21 defect 1: a whole-order cancel that reaches the order before the book's news of a
+# substitution must cover the substitute still on its way.
+def test_a_substitute_of_a_line_cancelled_meanwhile_is_born_cancelled_and_never_requested() -> None:
+    order = waiting_order()
+    assert order.line_to_substitute("1", "CUP") is not None  # the swap is asked for
+    cancelled = order.request_cancel(None, "changed my mind")  # then the whole order
+    # line 2 is allocated, still open: a cancel passes its units on
+    assert [line.line_id for line in cancelled] == ["1", "2"]
+    substituted(order)  # the mug's book had closed line 1's waiting part before the cancel
+    cup = order.line("1~CUP")
+    assert cup is not None
+    assert (cup.status, cup.reason, cup.allocated) == ("cancelled", "changed my mind", 0)
+    assert order.undecided() == []  # nothing is requested from the cup's book
+    picture = order.next_picture()
+    assert picture is not None
+    assert [(ln.line_id, ln.status) for ln in picture.lines] == [
+        ("1", "cancelled"),
+        ("2", "allocated"),
+        ("1~CUP", "cancelled"),
+    ]
+
+
+def test_a_line_being_cancelled_cannot_be_swapped() -> None:
+    order = waiting_order()
+    order.request_cancel(["1"], None)
+    with pytest.raises(SubstitutionRefused, match="is being cancelled"):
+        order.line_to_substitute("1", "CUP")
+
+
+def test_cancelling_a_line_cancels_the_substitute_that_replaced_its_waiting_part() -> None:
+    order = waiting_order()
+    substituted(order)
+    order.apply(news("1~CUP", "CUP", "backordered", backordered=3))
+    assert [line.line_id for line in order.lines_to_cancel(["1"])] == ["1~CUP"]
+
+
+def swap_back_and_forth(order: Order, times: int) -> list[str]:
+    """Swaps the newest line between MUG and CUP, which name each other as alternatives."""
+    line_id, sku, revision = "1", "MUG", 1
+    for _ in range(times):
+        other = "CUP" if sku == "MUG" else "MUG"
+        order.apply(
+            news(
+                line_id,
+                sku,
+                "backordered",
+                backordered=3,
+                revision=revision + 1,
+                substitutes=(other,),
+            )
+        )
+        assert order.line_to_substitute(line_id, other) is not None
+        order.apply(
+            news(
+                line_id,
+                sku,
+                "cancelled",
+                revision=revision + 2,
+                substituted_by=other,
+                substituted=3,
+            )
+        )
+        line_id, sku, revision = order.lines[-1].line_id, other, 0
+    return [line.line_id for line in order.lines]
+
+
+# Issue 21 defect 2: ids stayed the concatenation of every swap, so they grew without bound.
+def test_substitute_line_ids_stay_bounded_however_often_the_customer_swaps() -> None:
+    order = waiting_order()
+    ids = swap_back_and_forth(order, 12)
+    assert ids[2:5] == ["1~CUP", "1~2~MUG", "1~3~CUP"]
+    assert ids[-1] == "1~12~MUG"
+    assert len(set(ids)) == len(ids)
+    assert max(len(line_id) for line_id in ids) == len("1~12~MUG")
+
+
+def test_a_swap_that_could_make_the_picture_too_large_is_refused() -> None:
+    long_id = "x" * 120
+    order = Order(
+        order_id="o1",
+        customer=CUSTOMER,
+        placed_at=START,
+        lines=[OrderLine(f"{long_id}{n:03}", "MUG", 3) for n in range(200)],
+    )
+    first = order.lines[0].line_id
+    order.apply(
+        LineAllocationChanged(
+            order_id="o1",
+            line_id=first,
+            sku="MUG",
+            quantity=3,
+            allocated=0,
+            backordered=3,
+            rejected=0,
+            status="backordered",
+            substitutes=["CUP"],
+            revision=1,
+            occurred_at=START,
+        )
+    )
+    limit = fitting.size(
+        fitting.worst_case_of(
+            "o1", CUSTOMER, [(ln.line_id, ln.sku, ln.quantity) for ln in order.lines]
+        )
+    )
+    assert order.line_to_substitute(first, "CUP", picture_limit=limit * 2) is not None
+    with pytest.raises(SubstitutionRefused, match="order too large: with a line for CUP"):
+        order.line_to_substitute(first, "CUP", picture_limit=limit)

@@ -9,9 +9,10 @@ otherwise publish a picture many times its own size. Two rules keep it within th
   offers (alternatives and delay incentives), then each reason beyond `REASON_BRIEF` characters.
 """
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from shared.contracts.inputs import OrderPlaced
+from shared.contracts.inputs import Customer, OrderPlaced
 from shared.contracts.outputs import OrderLineState, OrderStatusChanged
 
 # Room left under the consumers' message limit for headers (a dead letter adds its own).
@@ -46,31 +47,43 @@ def fitted(picture: OrderStatusChanged, *, limit: int) -> OrderStatusChanged:
 def worst_case(placed: OrderPlaced) -> OrderStatusChanged:
     """The largest picture this order can publish once fitted: every line waiting with a
     date that moved, the largest numbers, and a brief reason of the widest characters."""
+    return worst_case_of(
+        placed.order_id,
+        placed.customer,
+        ((line.line_id, line.sku, line.quantity) for line in placed.lines),
+    )
+
+
+def worst_case_of(
+    order_id: str, customer: Customer, lines: Iterable[tuple[str, str, int]]
+) -> OrderStatusChanged:
+    """The largest fitted picture of an order with these (line id, SKU, quantity) lines: what
+    a substitution, which adds a line, is checked against too."""
     widest = "\U0001f4e6" * REASON_BRIEF  # four bytes each in UTF-8, never escaped in JSON
-    lines = [
+    states = [
         OrderLineState(
-            line_id=line.line_id,
-            sku=line.sku,
-            quantity=line.quantity,
-            allocated=line.quantity,
-            backordered=line.quantity,
-            rejected=line.quantity,
+            line_id=line_id,
+            sku=sku,
+            quantity=quantity,
+            allocated=quantity,
+            backordered=quantity,
+            rejected=quantity,
             status="partially_allocated",
             queue_position=10**15,
             eta=datetime.max.replace(tzinfo=UTC),
             eta_change="delayed",
             reason=widest,
         )
-        for line in placed.lines
+        for line_id, sku, quantity in lines
     ]
     return OrderStatusChanged(
-        order_id=placed.order_id,
+        order_id=order_id,
         status="partially_allocated",
         version=10**15,
-        lines=lines,
+        lines=states,
         reason=widest,
         occurred_at=datetime.max.replace(tzinfo=UTC),
-        customer=placed.customer,
+        customer=customer,
     )
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from services.order.domain import fitting
 from shared.contracts.inputs import Customer, OrderPlaced
 from shared.contracts.internal import LineAllocationChanged
 from shared.contracts.outputs import EtaChange, LineStatus, OrderLineState, OrderStatus
@@ -39,6 +40,10 @@ class OrderLine:
     substitutes: list[str] = field(default_factory=list)
     # On a line the customer took instead of another's waiting part: that line's id.
     replaces: str | None = None
+    # The customer asked to cancel the line and its SKU's book has not said so yet: a
+    # substitute of it still on its way is cancelled as it arrives, never requested.
+    cancel_requested: bool = False
+    cancel_reason: str | None = None
 
     @property
     def waiting(self) -> bool:
@@ -71,9 +76,10 @@ class SubstitutionRefused(Exception):
     """A substitution the order cannot take; the message says why."""
 
 
-def substitute_line_id(line_id: str, sku: str) -> str:
-    """The line a substitution requests: derived from the request, so a repeat finds it."""
-    return f"{line_id}~{sku}"
+# Joins a substitute line's id from its original line's id and the SKU taken; reserved in the
+# line ids an order is placed with (shared/contracts/inputs.py), so no placed line can take
+# the id of a substitute.
+SUBSTITUTE_SEPARATOR = "~"
 
 
 class Picture(BaseModel):
@@ -133,9 +139,27 @@ class Order:
         return next((line for line in self.lines if line.line_id == line_id), None)
 
     def lines_to_cancel(self, line_ids: list[str] | None) -> list[OrderLine]:
-        """The named lines (all when None) that a cancellation still affects."""
-        targets = self.lines if line_ids is None else [self.line(i) for i in line_ids]
-        return [line for line in targets if line is not None and line.open]
+        """The named lines (all when None) that a cancellation still affects, with the
+        substitutes taken for them: cancelling a line cancels what replaced its waiting part."""
+        named = {line.line_id for line in self.lines} if line_ids is None else set(line_ids)
+        return [line for line in self.lines if line.open and self._root_in(line, named)]
+
+    def request_cancel(self, line_ids: list[str] | None, reason: str | None) -> list[OrderLine]:
+        """Marks the lines a cancellation affects, so that a substitute of one of them that
+        is still on its way is cancelled when it arrives; returns them, for their SKUs' books."""
+        lines = self.lines_to_cancel(line_ids)
+        for line in lines:
+            line.cancel_requested, line.cancel_reason = True, reason
+        return lines
+
+    def _root_in(self, line: OrderLine, named: set[str]) -> bool:
+        """Whether `line` or a line it replaced, however many swaps ago, is named."""
+        seen: OrderLine | None = line
+        while seen is not None:
+            if seen.line_id in named:
+                return True
+            seen = self.line(seen.replaces) if seen.replaces else None
+        return False
 
     def unknown_lines(self, line_ids: list[str] | None) -> list[str]:
         return [i for i in line_ids or [] if self.line(i) is None]
@@ -145,15 +169,23 @@ class Order:
         for line in self.lines_to_cancel(line_ids):
             line.status, line.reason = "cancelled", reason
 
-    def line_to_substitute(self, line_id: str, sku: str) -> OrderLine | None:
+    def line_to_substitute(
+        self, line_id: str, sku: str, *, picture_limit: int | None = None
+    ) -> OrderLine | None:
         """The waiting line whose waiting part the customer swaps for `sku`, one of its SKU
         policy's alternatives; None when this swap was asked before: a repeat changes nothing.
-        Raises SubstitutionRefused."""
-        if self.line(substitute_line_id(line_id, sku)) is not None:
+        With `picture_limit`, a swap whose added line could make the order's picture larger
+        than every consumer accepts is refused too. Raises SubstitutionRefused."""
+        if any(other.replaces == line_id and other.sku == sku for other in self.lines):
             return None
         line = self.line(line_id)
         if line is None:
             raise SubstitutionRefused(f"order {self.order_id} has no line {line_id}")
+        if line.cancel_requested:
+            raise SubstitutionRefused(
+                f"line {line_id} of order {self.order_id} is being cancelled at the "
+                "customer's request"
+            )
         if not line.waiting:
             raise SubstitutionRefused(
                 f"line {line_id} of order {self.order_id} is not waiting "
@@ -164,6 +196,15 @@ class Order:
             raise SubstitutionRefused(
                 f"{sku} is not an alternative of {line.sku} (its alternatives: {offered})"
             )
+        if picture_limit is not None:
+            added = (self.substitute_line_id(line, sku), sku, line.backordered)
+            lines = [(ln.line_id, ln.sku, ln.quantity) for ln in self.lines] + [added]
+            largest = fitting.size(fitting.worst_case_of(self.order_id, self.customer, lines))
+            if largest > picture_limit:
+                raise SubstitutionRefused(
+                    f"order too large: with a line for {sku} its status could take {largest} "
+                    f"bytes, over the limit of {picture_limit}"
+                )
         return line
 
     def apply(self, change: LineAllocationChanged) -> bool:
@@ -191,10 +232,38 @@ class Order:
 
     def _add_substitute(self, replaced: OrderLine, sku: str, quantity: int) -> None:
         """The line for the SKU taken instead: undecided, so no version is published until
-        its SKU's book has decided on it, and that version shows both lines."""
-        line_id = substitute_line_id(replaced.line_id, sku)
-        if self.line(line_id) is None:
-            self.lines.append(OrderLine(line_id, sku, quantity, replaces=replaced.line_id))
+        its SKU's book has decided on it, and that version shows both lines. When the customer
+        cancelled the replaced line meanwhile, the substitute is born cancelled: it is never
+        requested, so it holds nothing."""
+        if any(line.replaces == replaced.line_id for line in self.lines):
+            return
+        line = OrderLine(self.substitute_line_id(replaced, sku), sku, quantity)
+        line.replaces = replaced.line_id
+        if replaced.cancel_requested:
+            line.status, line.reason = "cancelled", replaced.cancel_reason
+        self.lines.append(line)
+
+    def substitute_line_id(self, replaced: OrderLine, sku: str) -> str:
+        """`<line>~<sku>` for the first swap of a placed line; a swap of a substitute keeps
+        the placed line's id and counts the swaps (`<line>~<n>~<sku>`), so ids stay bounded
+        however often a customer swaps back and forth."""
+        root, swaps = replaced, 1
+        while root.replaces is not None and (earlier := self.line(root.replaces)) is not None:
+            root, swaps = earlier, swaps + 1
+        sep = SUBSTITUTE_SEPARATOR
+        count = "" if swaps == 1 else f"{swaps}{sep}"
+        line_id = f"{root.line_id}{sep}{count}{sku}"
+        # Only a SKU that itself holds the separator could make two swaps meet.
+        taken, n = {line.line_id for line in self.lines}, 1
+        unique = line_id
+        while unique in taken:
+            n += 1
+            unique = f"{line_id}{sep}{n}"
+        return unique
+
+    def undecided(self) -> list[OrderLine]:
+        """Lines no SKU's book has been asked about yet."""
+        return [line for line in self.lines if line.status is None]
 
     @property
     def decided(self) -> bool:
