@@ -9,9 +9,12 @@ from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.specification import AsyncAPI
 
 from services.allocator import entrypoint as allocator
+from services.allocator import retention as allocator_retention
 from services.inventory import entrypoint as inventory
 from services.notifier import entrypoint as notifier
+from services.notifier import retention as notifier_retention
 from services.order import entrypoint as order
+from shared.db.retention import retention_job
 from shared.observability import GaugeReader
 from shared.runtime import BackgroundTask, build_app
 from shared.settings import Settings, get_settings
@@ -24,15 +27,25 @@ class ServiceSpec:
     gauges: Sequence[GaugeReader] = ()
 
 
+# A service whose tables keep history registers what its retention job prunes. The order and
+# inventory services register nothing: their orders and receipts are what recognise a repeated
+# order or receipt, and a pending cancel leaves with its order or its dead letter.
 SERVICES: dict[str, ServiceSpec] = {
     "order": ServiceSpec(order.router, background=(order.sweep_expired_cancellations,)),
     "inventory": ServiceSpec(inventory.router),
     "allocator": ServiceSpec(
         allocator.router,
-        background=(allocator.sweep_overdue_lines, allocator.sweep_lines_to_promote),
+        background=(
+            allocator.sweep_overdue_lines,
+            allocator.sweep_lines_to_promote,
+            retention_job(allocator_retention.prunables),
+        ),
         gauges=(allocator.read_queue_gauges,),
     ),
-    "notifier": ServiceSpec(notifier.router, background=(notifier.deliver_notifications,)),
+    "notifier": ServiceSpec(
+        notifier.router,
+        background=(notifier.deliver_notifications, retention_job(notifier_retention.prunables)),
+    ),
 }
 
 

@@ -157,6 +157,19 @@ ROWS = (
             ),
         ),
     ),
+    Row(
+        "Retention",
+        (
+            Panel(
+                "Rows pruned per table",
+                f"sum by (table) (increase(backorder_retention_pruned_total[{WINDOW}]))",
+                "{{table}}",
+                description="Dedupe rows past their topics' retention and closed rows past "
+                "BACKORDER_RETENTION_CLOSED_SECONDS, deleted every "
+                "BACKORDER_RETENTION_INTERVAL_SECONDS (README, Guarantees).",
+            ),
+        ),
+    ),
 )
 
 ALERTS = (

@@ -91,6 +91,12 @@ class Metrics:
             "Age of the oldest unpublished event",
             registry=registry,
         )
+        self.retention_pruned = Counter(
+            "backorder_retention_pruned",
+            "Rows the retention job deleted, past their horizon, by table",
+            ["table"],
+            registry=registry,
+        )
         self.consumer_lag = Gauge(
             "backorder_consumer_lag",
             "Records not yet consumed by the service's consumer group: end offset less committed"

@@ -24,6 +24,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.contracts.common import MAX_DURATION
 from shared.priority import PriorityTiers
 
+_TEN_YEARS = 10 * 365 * 86_400.0
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BACKORDER_", extra="ignore")
@@ -66,6 +68,16 @@ class Settings(BaseSettings):
     # says otherwise; unset: no aging. ISO 8601 ("P3D") or seconds.
     priority_aging: timedelta | None = Field(default=None, gt=timedelta(0), le=MAX_DURATION)
     aging_sweep_interval_seconds: PositiveFloat = 30.0
+    # The retention job (shared/db/retention.py). Dedupe rows, and rows that make a repeated
+    # message a no-op, go once older than the longest a record of the service's input topics
+    # (or their dead-letter topics) can still be delivered, plus this margin; closed history
+    # (cancelled lines, delivered notifications) once older than retention_closed_seconds, and
+    # never before the former where a redelivered message would need it.
+    retention_dedupe_margin_seconds: float = Field(default=86_400.0, ge=0, le=_TEN_YEARS)
+    retention_closed_seconds: float = Field(default=30 * 86_400.0, ge=60, le=_TEN_YEARS)
+    retention_interval_seconds: float = Field(default=3_600.0, ge=1, le=86_400)
+    # Rows deleted per chunk, each chunk its own transaction.
+    retention_chunk_size: int = Field(default=1_000, ge=1, le=100_000)
     outbox_batch_size: PositiveInt = 500
     outbox_poll_interval_seconds: PositiveFloat = 0.5
     retry_initial_backoff_seconds: PositiveFloat = 0.2

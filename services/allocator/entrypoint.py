@@ -1,6 +1,5 @@
 """Where allocation commands enter: the SKU-keyed `allocation.commands` topic."""
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -16,6 +15,7 @@ from shared.db.unit_of_work import UnitOfWork
 from shared.messaging.errors import PoisonMessage, is_transient
 from shared.messaging.records import delivered
 from shared.messaging.subscriptions import consumes
+from shared.periodic import repeat
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -111,16 +111,13 @@ async def _sweep(
     handle: Callable[[UnitOfWork, str], Awaitable[handlers.Outcome]],
     interval: float,
 ) -> None:
-    """Forever: find the SKUs with work, then handle each under its own SKU lock and
+    """Every `interval`: find the SKUs with work, then handle each under its own SKU lock and
     transaction, so replicas share the work. A SKU that fails is logged and left for the next
     round: it never holds up the others."""
-    while True:
-        try:
-            async with runtime.unit_of_work() as uow:
-                skus = await find(uow)
-        except Exception as error:
-            log.warning("%s sweep failed: %s", name, error, exc_info=not is_transient(error))
-            skus = []
+
+    async def round_() -> None:
+        async with runtime.unit_of_work() as uow:
+            skus = await find(uow)
         for sku in skus:
             try:
                 async with runtime.unit_of_work() as uow:
@@ -135,4 +132,5 @@ async def _sweep(
                     error,
                     exc_info=not is_transient(error),
                 )
-        await asyncio.sleep(interval)
+
+    await repeat(f"{name} sweep", round_, interval=interval)
