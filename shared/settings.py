@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # says otherwise; unset: no aging. ISO 8601 ("P3D") or seconds.
     priority_aging: timedelta | None = Field(default=None, gt=timedelta(0), le=MAX_DURATION)
     aging_sweep_interval_seconds: PositiveFloat = 30.0
+    # How many waiting lines one decision retells when a line of a higher tier goes ahead of
+    # them (a priority order, a promotion), first in queue order; 0: none. What a decision
+    # costs grows with this, never with the queue (services/allocator/domain/ranks.py).
+    position_retell_limit: int = Field(default=100, ge=0, le=10_000)
     # The retention job (shared/db/retention.py). Dedupe rows, and rows that make a repeated
     # message a no-op, go once older than the longest a record of the service's input topics
     # (or their dead-letter topics) can still be delivered, plus this margin; closed history

@@ -42,7 +42,10 @@ async def on_allocation_commands(
         batch.append(handlers.Received(item.body, message_id, item.handling))
     async with runtime.unit_of_work() as uow:
         outcome = await handlers.handle_commands(
-            batch, uow=uow, default_backorders=runtime.settings.default_backorders
+            batch,
+            uow=uow,
+            default_backorders=runtime.settings.default_backorders,
+            retell_limit=runtime.settings.position_retell_limit,
         )
         await runtime.committed(uow)
     _count(runtime, outcome)
@@ -99,6 +102,7 @@ async def sweep_lines_to_promote(runtime: Runtime) -> None:
             default_backorders=settings.default_backorders,
             default_aging=settings.priority_aging,
             top_rank=top_rank,
+            retell_limit=settings.position_retell_limit,
         )
 
     await _sweep(runtime, "aging", find, handle, settings.aging_sweep_interval_seconds)

@@ -12,7 +12,7 @@ from services.allocator.domain.admission import Applicant
 from services.allocator.domain.book import Key, Told
 from services.allocator.domain.eta import Schedule
 from services.allocator.domain.model import Line
-from services.allocator.domain.ranks import RankedBook
+from services.allocator.domain.ranks import POSITION_RETELL_LIMIT, RankedBook
 from shared.contracts.headers import event_id
 from shared.contracts.internal import (
     AllocateLine,
@@ -170,10 +170,15 @@ async def _set_policy(command: SetSkuPolicy, decision: Decision) -> None:
 
 
 async def handle_commands(
-    batch: Sequence[Received], *, uow: UnitOfWork, default_backorders: str
+    batch: Sequence[Received],
+    *,
+    uow: UnitOfWork,
+    default_backorders: str,
+    retell_limit: int = POSITION_RETELL_LIMIT,
 ) -> Outcome:
     """Each SKU's book is locked once, in SKU order (so two batches never deadlock), and its
-    commands are decided in the order they arrived."""
+    commands are decided in the order they arrived. `retell_limit`: how many waiting lines one
+    decision retells when a line of a higher tier goes ahead of them (`RankedBook`)."""
     fresh = await uow.first_times(consumer=CONSUMER, message_ids=[r.message_id for r in batch])
     by_sku: dict[str, list[Received]] = {}
     for received in batch:
@@ -182,7 +187,7 @@ async def handle_commands(
             by_sku.setdefault(received.command.sku, []).append(received)
     outcome = Outcome()
     books = await repository.open_books(
-        uow.session, skus=by_sku, default_backorders=default_backorders
+        uow.session, skus=by_sku, default_backorders=default_backorders, retell_limit=retell_limit
     )
     named = {
         sku: [
@@ -263,14 +268,17 @@ async def promote_waiting_lines(
     default_backorders: str,
     default_aging: timedelta | None,
     top_rank: int,
+    retell_limit: int = POSITION_RETELL_LIMIT,
 ) -> Outcome:
     """Lifts the SKU's lines that waited past their aging bound one rank; each is told its new
-    place in the queue."""
+    place in the queue, and so are the first `retell_limit` lines it rose past."""
 
     async def age(book: RankedBook, now: datetime) -> None:
         await book.age(now, default_aging, top_rank)
 
-    return await _sweep_sku(uow, sku, default_backorders, age, cause="aging")
+    return await _sweep_sku(
+        uow, sku, default_backorders, age, cause="aging", retell_limit=retell_limit
+    )
 
 
 async def _sweep_sku(
@@ -280,10 +288,11 @@ async def _sweep_sku(
     act: Callable[[RankedBook, datetime], Awaitable[None]],
     *,
     cause: str,
+    retell_limit: int = POSITION_RETELL_LIMIT,
 ) -> Outcome:
     """One SKU's turn in a sweep: lock its book, act on it now, tell what changed, save."""
     books = await repository.open_books(
-        uow.session, skus=[sku], default_backorders=default_backorders
+        uow.session, skus=[sku], default_backorders=default_backorders, retell_limit=retell_limit
     )
     opened = books[sku]
     decision = Decision(

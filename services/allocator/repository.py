@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.allocator.domain.book import LANE_BITS, Key, QueueState, lane_of
 from services.allocator.domain.eta import Restock, Schedule
 from services.allocator.domain.model import Line, Policy
-from services.allocator.domain.ranks import RankedBook
+from services.allocator.domain.ranks import POSITION_RETELL_LIMIT, RankedBook
 from services.allocator.tables import (
     AllocationLineRow,
     EarlyCancellationRow,
@@ -179,10 +179,15 @@ def _policy(row: dict[str, Any], default_backorders: str) -> Policy:
 
 
 async def open_books(
-    session: AsyncSession, *, skus: Iterable[str], default_backorders: str
+    session: AsyncSession,
+    *,
+    skus: Iterable[str],
+    default_backorders: str,
+    retell_limit: int = POSITION_RETELL_LIMIT,
 ) -> dict[str, OpenBook]:
     """Locks the books of a batch's SKUs, in SKU order so that two batches never deadlock,
-    creating those never seen: three statements for the whole batch."""
+    creating those never seen: three statements for the whole batch. `retell_limit`: how many
+    lines whose place worsened one decision retells (`RankedBook`)."""
     wanted = sorted(set(skus))
     if not wanted:
         return {}
@@ -225,6 +230,7 @@ async def open_books(
             lanes=lanes,
             schedule=Schedule(restocks.get(sku, [])),
             waiting=lines,
+            retell_limit=retell_limit,
         )
         opened[sku] = OpenBook(book=book, lines=lines, row=row, gaps_read=gaps[sku])
     return opened

@@ -367,8 +367,11 @@ class SkuBook:
         self._head_known = True
         return self._head_line
 
-    async def _walk(self, seq: int | None, *, back: bool = False) -> AsyncIterator[Line]:
-        """Waiting lines from `seq` on (None: from the tail), as this decision left them."""
+    async def _walk(
+        self, seq: int | None, *, back: bool = False, first_page: int = _FIRST_PAGE
+    ) -> AsyncIterator[Line]:
+        """Waiting lines from `seq` on (None: from the tail), as this decision left them;
+        `first_page`: how many to read first, when the caller knows how many it wants."""
         if back:
             for line in reversed(self._joined):
                 if self._holds(line) and (seq is None or (line.seq or 0) <= seq):
@@ -376,7 +379,7 @@ class SkuBook:
         origin = self.state.lane << LANE_BITS
         last_of_lane = origin + (1 << LANE_BITS) - 1
         cursor = last_of_lane if seq is None else max(seq, origin)
-        limit = _FIRST_PAGE
+        limit = max(1, min(first_page, _LAST_PAGE))
         while True:
             if back:
                 page = await self._stored.waiting_down_from(cursor, limit)
@@ -425,6 +428,24 @@ class SkuBook:
 
     async def retell_dates(self) -> None:
         await self._retell_dates()
+
+    async def retell_places(self, limit: int) -> int:
+        """Tells the first `limit` waiting lines of the lane, whose places moved though their
+        dates may not have (a line of a higher rank went ahead of them all); returns how many
+        it told. Reads about `limit` lines, however long the lane."""
+        told = 0
+        if limit <= 0:
+            return told
+        async for line in self._walk(0, first_page=limit):
+            self._tell(line)
+            told += 1
+            if told >= limit:
+                break
+        return told
+
+    def retell(self, line: Line) -> None:
+        """Tells the line again: its place moved though its date may not have."""
+        self._tell(line)
 
     def withdraw(self, line: Line, reason: str | None) -> None:
         """Takes the line out of the queue and frees what it held, without filling."""

@@ -16,6 +16,16 @@ highest rank first and each strictly in the order lines reached it. Pure, no I/O
 With a single lane (no order ever asked for a rank above the default, or the higher lanes have
 emptied) every decision is the lowest lane's own, exactly as without ranks, and costs the same.
 A line joining at the tail of a lane moves no date in it or above it: only lanes below retell.
+
+Places: a line told its place never keeps a better one than it has for lack of news, within a
+bound. Lines move up without being told (a fill, a cancel ahead), but a line of a higher rank
+going ahead of waiting lines moves them back: a line joining rank `r` puts every waiting line
+of the lanes below one place further back, and a promotion puts the lines of its old lane that
+it passed one place further back. Those lines are retold, the first `retell_limit` of them per
+decision in queue order (highest lane first, each from its head): they read about as many
+lines as they tell, however long the queue. The rest keep the place they were told last, which
+may be better than theirs until they are told again; the look-up API (`/orders/{id}`,
+`/skus/{sku}/queue`) counts places afresh.
 """
 
 from datetime import datetime, timedelta
@@ -33,6 +43,9 @@ from services.allocator.domain.book import (
 from services.allocator.domain.eta import Schedule
 from services.allocator.domain.model import Line, Policy
 
+# How many lines of the lower lanes one decision retells when their position worsened.
+POSITION_RETELL_LIMIT = 100
+
 
 def empty_lane(rank: int) -> QueueState:
     origin = rank << LANE_BITS
@@ -48,8 +61,10 @@ class RankedBook:
         lanes: list[QueueState],
         schedule: Schedule,
         waiting: WaitingLines,
+        retell_limit: int = POSITION_RETELL_LIMIT,
     ) -> None:
         self.sku = sku
+        self.retell_limit = retell_limit
         self._policy = policy
         self._schedule = schedule
         self._waiting = waiting
@@ -115,8 +130,13 @@ class RankedBook:
         await self._on(lane).request(line, now, applicant)
         self._off(lane)
         if line.short:
-            # The line joins its lane at the tail: only the lanes below wait behind its units.
+            # The line joins its lane at the tail: only the lanes below wait behind its units,
+            # and every line waiting in them is one place further back.
             await self._retell(below=rank)
+            budget = self.retell_limit
+            for lower, below in self._ranked():
+                if lower < rank and budget > 0:
+                    budget -= await below.retell_places(budget)
 
     def refuse_cancelled(self, line: Line, reason: str | None) -> None:
         self._lanes[0].refuse_cancelled(line, reason)
@@ -177,19 +197,32 @@ class RankedBook:
         if bound is None:
             return
         promoted = False
-        # Highest first, so that a line promoted in this sweep is not promoted again.
+        budget = self.retell_limit
+        # Highest first, so that a line promoted in this sweep is not promoted again (and the
+        # lines passed are met in the order they are served).
         for rank, lane in self._ranked():
             if rank >= top_rank:
                 continue
-            due = []
+            due: list[Line] = []
+            # Lines that stay while a later line of their lane rises past them: one place
+            # further back for each. Only the first `budget` are kept, to be retold.
+            passed: list[Line] = []
+            pending: list[Line] = []
             async for line in lane.waiting():
                 waited = now - (line.requested_at or now)
                 if waited > bound * (rank - line.rank + 1):
                     due.append(line)
+                    passed.extend(pending)
+                    pending = []
                 elif rank == 0:
                     break  # the lowest lane is in request order: those behind waited less
+                elif len(passed) + len(pending) < budget:
+                    pending.append(line)
             for line in due:
                 self._lane(rank + 1).arrive(line, lane.depart(line))
+            for line in passed:
+                lane.retell(line)
+            budget -= len(passed)
             promoted = promoted or bool(due)
         if promoted:
             await self._retell()
