@@ -5,7 +5,8 @@ a SKU's queue serves higher ranks first (services/allocator/domain/ranks.py)."""
 import re
 from dataclasses import dataclass
 
-TIER_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
+TIER_NAME_LENGTH = 32  # the longest name a tier may have
+TIER_PATTERN = rf"^[a-z][a-z0-9_-]{{0,{TIER_NAME_LENGTH - 1}}}$"
 
 
 @dataclass(frozen=True)
@@ -40,3 +41,8 @@ class PriorityTiers:
 
     def name_of(self, rank: int) -> str:
         return self.names[-1 - max(0, min(rank, self.top_rank))]
+
+    def served(self, name: str | None) -> str:
+        """The tier an order that asked for `name` waits in: the default one when it asked for
+        none (or for a tier the shop no longer configures)."""
+        return self.name_of(self.rank_of(name) or 0)

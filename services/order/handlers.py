@@ -81,7 +81,7 @@ async def place_order(
         returning=returning,
         rank=rank,
     )
-    _publish_if_changed(uow, order, picture_limit=picture_limit)
+    _publish_if_changed(uow, order, picture_limit=picture_limit, tiers=tiers)
 
 
 def _request_allocation(
@@ -226,7 +226,7 @@ async def record_allocation(
             # A tier the shop no longer configures waits in the default one.
             rank = tiers.rank_of(order.priority) or 0
             _request_allocation(uow, order, substitutes, returning=returning, rank=rank)
-        _publish_if_changed(uow, order, picture_limit=picture_limit)
+        _publish_if_changed(uow, order, picture_limit=picture_limit, tiers=tiers)
 
 
 async def cancellations_overdue(*, uow: UnitOfWork, waited: timedelta) -> bool:
@@ -269,7 +269,9 @@ def _dead_letter_cancellation(uow: UnitOfWork, row: PendingCancellationRow, reas
     )
 
 
-def _publish_if_changed(uow: UnitOfWork, order: Order, *, picture_limit: int) -> None:
+def _publish_if_changed(
+    uow: UnitOfWork, order: Order, *, picture_limit: int, tiers: PriorityTiers
+) -> None:
     picture = order.next_picture()
     if picture is None:
         return
@@ -281,6 +283,7 @@ def _publish_if_changed(uow: UnitOfWork, order: Order, *, picture_limit: int) ->
         lines=list(picture.lines),
         occurred_at=datetime.now(UTC),
         customer=order.customer,
+        priority=tiers.served(order.priority),
     )
     uow.publish(
         topic=ORDERS_STATUS_CHANGED.name,

@@ -64,3 +64,6 @@ class OrderStatusChanged(Contract):
     occurred_at: datetime
     # Who to tell; absent on versions published before it was added.
     customer: Customer | None = None
+    # The priority tier the order waits in: the one it asked for, or the shop's default tier
+    # when it asked for none. Absent on versions published before it was added.
+    priority: str | None = None

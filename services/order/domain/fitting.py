@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from shared.contracts.inputs import Customer, OrderPlaced
 from shared.contracts.outputs import OrderLineState, OrderStatusChanged
+from shared.priority import TIER_NAME_LENGTH
 
 # Room left under the consumers' message limit for headers (a dead letter adds its own).
 HEADROOM_BYTES = 16_384
@@ -84,6 +85,7 @@ def worst_case_of(
         reason=widest,
         occurred_at=datetime.max.replace(tzinfo=UTC),
         customer=customer,
+        priority="w" * TIER_NAME_LENGTH,
     )
 
 
