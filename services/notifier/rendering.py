@@ -52,6 +52,7 @@ _ABOUT: dict[Kind, Callable[[OrderLineState], bool]] = {
     Kind.CANCELLED: lambda line: line.status == "cancelled",
     Kind.EXPIRED: lambda line: line.status == "expired",
     Kind.REJECTED: lambda line: line.rejected > 0,
+    Kind.SUBSTITUTED: lambda line: line.substituted > 0,
 }
 
 
@@ -73,6 +74,11 @@ def _values(
         "reason": _reason(kind, latest),
         "move": headline_move(moves),
         "incentives": delay_incentives(kind, latest),
+        "swaps": [
+            {"sku": line.sku, "quantity": line.substituted, "substitute": line.substituted_by}
+            for line in latest.lines
+            if line.substituted
+        ],
         "lines": [
             {
                 "sku": line.sku,
@@ -80,6 +86,8 @@ def _values(
                 "allocated": line.allocated,
                 "backordered": line.backordered,
                 "rejected": line.rejected,
+                "substituted": line.substituted,
+                "substituted_by": line.substituted_by,
                 "status": line.status,
                 "eta": f"{line.eta.astimezone(timezone):%Y-%m-%d}" if line.eta else None,
                 "move": moves.get(line.line_id),

@@ -9,8 +9,16 @@ from shared.contracts.common import Contract
 from shared.contracts.inputs import Customer
 
 # expired: cancelled because the line waited longer than its SKU's maximum wait.
+# substituted: the customer took another SKU (`substituted_by`) for everything the line still
+# waited for, and it held nothing; the line taken instead follows it in the order.
 LineStatus = Literal[
-    "allocated", "partially_allocated", "backordered", "rejected", "cancelled", "expired"
+    "allocated",
+    "partially_allocated",
+    "backordered",
+    "rejected",
+    "cancelled",
+    "expired",
+    "substituted",
 ]
 OrderStatus = LineStatus
 # How a line's expected date moved in this version: a later date is a delay.
@@ -46,6 +54,10 @@ class OrderLineState(Contract):
     eta: datetime | None = None
     eta_change: EtaChange | None = None
     reason: str | None = None
+    # Units the customer swapped for `substituted_by` (a line of its own in the same order);
+    # never counted as `rejected`. Left out of the JSON when the line was not swapped.
+    substituted: NonNegativeInt = Field(default=0, exclude_if=lambda value: not value)
+    substituted_by: str | None = Field(default=None, exclude_if=_absent)
     # While the line waits: the SKU's alternatives that were in stock when this was decided.
     alternatives: list[str] = Field(default_factory=list)
     # While the line waits: the SKU's offer for the wait (its policy's delay_incentive). Left

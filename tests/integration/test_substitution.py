@@ -140,10 +140,11 @@ async def test_an_alternative_in_stock_is_allocated_at_once_and_the_freed_place_
     await substitute(shop, swapper, "1", cup, reason="needed sooner")
     picture = (await wait_for_statuses(status_changes, {swapper: "allocated"}))[swapper]
     assert lines(picture) == [
-        ("1", mug, 0, 0, 0, "cancelled"),
+        ("1", mug, 0, 0, 0, "substituted"),
         (f"1~{cup}", cup, 2, 0, 0, "allocated"),
     ]
     assert picture["lines"][0]["reason"] == REQUESTED.format(sku=cup) + ": needed sooner"
+    assert (picture["lines"][0]["substituted"], picture["lines"][0]["substituted_by"]) == (2, cup)
     # one new version shows both lines
     assert [v["version"] for v in status_changes.values(key=swapper)] == [1, 2]
     assert await db.fetchval("select available from sku_book where sku = $1", cup) == 3
@@ -152,8 +153,12 @@ async def test_an_alternative_in_stock_is_allocated_at_once_and_the_freed_place_
     await receive(shop, mug, 1)
     await wait_for_statuses(status_changes, {next_one: "allocated"})
     await assert_books_consistent(db, [mug, cup])
-    # the customer is told which line was swapped, and that the rest is ready to ship
-    await told_in_mail(mailbox, swapper, REQUESTED.format(sku=cup))
+    # the customer is told the swap as a swap (not as a cancellation), and that the order is
+    # ready to ship
+    await told_in_mail(mailbox, swapper, f"2 x {mug} for 2 x {cup}")
+    mail = next(m for m in mailbox.to(customer_email(swapper)) if "swapped" in m.subject)
+    assert mail.subject == f"We've swapped your {mug} for {cup} in your order {swapper}"
+    assert "refunded" not in mail.body
 
 
 async def test_an_alternative_out_of_stock_is_queued_at_its_tail(
@@ -167,7 +172,7 @@ async def test_an_alternative_out_of_stock_is_queued_at_its_tail(
     await substitute(shop, swapper, "1", jug)
     picture = await wait_for_version(status_changes, swapper, 2)
     assert lines(picture) == [
-        ("1", mug, 0, 0, 0, "cancelled"),
+        ("1", mug, 0, 0, 0, "substituted"),
         (f"1~{jug}", jug, 0, 3, 0, "backordered"),
     ]
     assert picture["lines"][1]["queue_position"] == 2  # behind the jug's earlier customer
@@ -190,10 +195,12 @@ async def test_a_partly_allocated_line_keeps_what_it_holds(
 
     await substitute(shop, swapper, "1", cup)
     picture = (await wait_for_statuses(status_changes, {swapper: "allocated"}))[swapper]
+    # the swapped units are not refused units
     assert lines(picture) == [
-        ("1", mug, 1, 0, 2, "allocated"),
+        ("1", mug, 1, 0, 0, "allocated"),
         (f"1~{cup}", cup, 2, 0, 0, "allocated"),
     ]
+    assert picture["lines"][0]["substituted"] == 2
     assert picture["lines"][0]["reason"] == REQUESTED.format(sku=cup)
     await assert_books_consistent(db, [mug, cup])
 
@@ -284,7 +291,7 @@ async def test_a_cancel_that_overtakes_the_news_of_a_substitution_cancels_the_su
 
         # the order service has read both and told the books, which have not decided yet
         told = {"1:substitute-line", "1:cancel-line", "2:cancel-line"}
-        await commands.wait_for(lambda records: told <= set(sent(records)))
+        await commands.wait_for(lambda records: told <= set(sent(records)), timeout=120)
     finally:
         await commands.stop()
         fleet.start("allocator")
@@ -297,7 +304,7 @@ async def test_a_cancel_that_overtakes_the_news_of_a_substitution_cancels_the_su
             and last["lines"][1]["status"] == "cancelled"
         )
 
-    await status_changes.wait_for(settled, timeout=60)
+    await status_changes.wait_for(settled, timeout=120)
     picture = latest(status_changes, swapper)
     assert picture is not None
     assert lines(picture) == [

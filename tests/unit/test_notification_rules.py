@@ -224,3 +224,61 @@ def test_a_message_gives_the_reason_of_the_lines_it_is_about() -> None:
     text = Templates().render(Kind.CANCELLED, latest, told).text
     assert "Part of your order has been cancelled: changed my mind." in text
     assert f"cancelled: {refused}" not in text
+
+
+# Issue 21: a swap the customer chose was told as "Your order … was cancelled", with a refund.
+SWAPPED = picture(
+    "allocated",
+    {
+        "line_id": "1",
+        "sku": "MUG",
+        "quantity": 3,
+        "allocated": 0,
+        "backordered": 0,
+        "rejected": 0,
+        "substituted": 3,
+        "substituted_by": "CUP",
+        "status": "substituted",
+        "reason": "substituted by CUP at the customer's request",
+    },
+    {
+        "line_id": "1~CUP",
+        "sku": "CUP",
+        "quantity": 3,
+        "allocated": 3,
+        "backordered": 0,
+        "rejected": 0,
+        "status": "allocated",
+    },
+    version=2,
+)
+
+
+def test_a_swap_the_customer_chose_is_told_as_a_swap_not_a_cancellation() -> None:
+    told = picture(
+        "backordered",
+        {**line("backordered", waiting=3), "sku": "MUG"},
+    )
+    assert classify(told, SWAPPED) == Kind.SUBSTITUTED
+    rendered = Templates().render(Kind.SUBSTITUTED, SWAPPED, told)
+    assert rendered.subject == "We've swapped your MUG for CUP in your order o-1"
+    assert "3 x MUG for 3 x CUP" in rendered.text
+    assert "- 3 x MUG: swapped for CUP at your request" in rendered.text
+    assert "cancelled" not in rendered.text and "refunded" not in rendered.text
+    assert "ready to ship" in rendered.text
+
+
+def test_swapped_units_of_a_partly_filled_line_are_not_told_as_refused() -> None:
+    told = picture("partially_allocated", line("partially_allocated", allocated=1, waiting=2))
+    kept = {
+        **line("allocated", allocated=1),
+        "quantity": 3,
+        "substituted": 2,
+        "substituted_by": "CUP",
+    }
+    cup = {**line("allocated", allocated=2), "line_id": "1~CUP", "sku": "CUP"}
+    latest = picture("allocated", kept, cup, version=2)
+    assert classify(told, latest) == Kind.SUBSTITUTED
+    text = Templates().render(Kind.SUBSTITUTED, latest, told).text
+    assert "1 reserved, ready to ship; 2 swapped for CUP at your request" in text
+    assert "not accepted" not in text

@@ -126,11 +126,48 @@ def test_the_closed_waiting_part_adds_a_line_for_the_alternative_and_one_version
     picture = order.next_picture()
     assert picture is not None and order.version == 2
     assert [(ln.line_id, ln.status, ln.reason) for ln in picture.lines] == [
-        ("1", "cancelled", "substituted by CUP at the customer's request"),
+        ("1", "substituted", "substituted by CUP at the customer's request"),
         ("2", "allocated", None),
         ("1~CUP", "allocated", None),
     ]
+    assert (picture.lines[0].substituted, picture.lines[0].substituted_by) == (3, "CUP")
+    assert picture.lines[0].rejected == 0
     assert picture.status == "allocated"
+
+
+def test_a_partly_allocated_line_keeps_what_it_holds_and_its_swapped_units_are_not_refused() -> (
+    None
+):
+    order = Order(
+        order_id="o1", customer=CUSTOMER, placed_at=START, lines=[OrderLine("1", "MUG", 3)]
+    )
+    order.apply(
+        news("1", "MUG", "partially_allocated", allocated=1, backordered=2, substitutes=("CUP",))
+    )
+    order.apply(
+        news(
+            "1",
+            "MUG",
+            "allocated",
+            allocated=1,
+            rejected=2,
+            revision=2,
+            substituted_by="CUP",
+            substituted=2,
+            reason="substituted by CUP at the customer's request",
+        )
+    )
+    order.apply(news("1~CUP", "CUP", "allocated", quantity=2, allocated=2))
+    picture = order.next_picture()
+    assert picture is not None
+    mug = picture.lines[0]
+    assert (mug.status, mug.allocated, mug.rejected, mug.substituted, mug.substituted_by) == (
+        "allocated",
+        1,
+        0,
+        2,
+        "CUP",
+    )
 
 
 def test_a_repeated_request_or_repeated_news_changes_nothing() -> None:

@@ -18,6 +18,7 @@ class Kind(StrEnum):
     CANCELLED = "cancelled"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    SUBSTITUTED = "substituted"
 
 
 # Statuses after which the order does not change any more: each is told once.
@@ -26,8 +27,14 @@ _FINAL = {
     "cancelled": Kind.CANCELLED,
     "rejected": Kind.REJECTED,
     "expired": Kind.EXPIRED,
+    "substituted": Kind.SUBSTITUTED,
 }
-_CLOSED_LINE = {"cancelled": Kind.CANCELLED, "expired": Kind.EXPIRED, "rejected": Kind.REJECTED}
+_CLOSED_LINE = {
+    "cancelled": Kind.CANCELLED,
+    "expired": Kind.EXPIRED,
+    "rejected": Kind.REJECTED,
+    "substituted": Kind.SUBSTITUTED,
+}
 
 
 def classify(told: OrderStatusChanged | None, latest: OrderStatusChanged) -> Kind | None:
@@ -56,12 +63,15 @@ def classify(told: OrderStatusChanged | None, latest: OrderStatusChanged) -> Kin
 
 
 def _newly_closed(told: OrderStatusChanged | None, latest: OrderStatusChanged) -> Kind | None:
-    """The first line that closed, or had units refused, since the customer was told."""
+    """The first line that closed, had units refused or swapped at the customer's request,
+    since the customer was told."""
     before = {line.line_id: line for line in told.lines} if told else {}
     for line in latest.lines:
         earlier = before.get(line.line_id)
         if line.status in _CLOSED_LINE and (earlier is None or earlier.status != line.status):
             return _CLOSED_LINE[line.status]
+        if line.substituted > (earlier.substituted if earlier else 0):
+            return Kind.SUBSTITUTED
         if line.rejected > (earlier.rejected if earlier else 0):
             return Kind.REJECTED
     return None

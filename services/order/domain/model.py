@@ -1,6 +1,7 @@
 """An order as the customer sees it: its lines' allocation, the status that follows, and the
 picture a customer is shown of both. No I/O."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -12,7 +13,7 @@ from shared.contracts.internal import LineAllocationChanged
 from shared.contracts.outputs import EtaChange, LineStatus, OrderLineState, OrderStatus
 
 # Line statuses after which nothing changes; an order of only these takes the first one present.
-CLOSED: tuple[LineStatus, ...] = ("cancelled", "expired", "rejected")
+CLOSED: tuple[LineStatus, ...] = ("cancelled", "expired", "rejected", "substituted")
 
 
 @dataclass
@@ -53,16 +54,27 @@ class OrderLine:
     def open(self) -> bool:
         return self.status not in CLOSED
 
-    def state(self) -> OrderLineState:
+    def state(self, substitute: "OrderLine | None" = None) -> OrderLineState:
+        """What the customer is shown of the line; `substitute`: the line taken instead of
+        its waiting part, whose units are swapped, not refused."""
         assert self.status is not None, "a picture is only taken of decided lines"
+        status, rejected, swapped = self.status, self.rejected, 0
+        if substitute is not None and not self.cancel_requested:
+            swapped = substitute.quantity
+            if status == "cancelled":  # held nothing: wholly swapped
+                status = "substituted"
+            else:  # kept what it held; the book counted the swapped units as closed
+                rejected = max(0, rejected - swapped)
         return OrderLineState(
             line_id=self.line_id,
             sku=self.sku,
             quantity=self.quantity,
             allocated=self.allocated,
             backordered=self.backordered,
-            rejected=self.rejected,
-            status=self.status,
+            rejected=rejected,
+            substituted=swapped,
+            substituted_by=substitute.sku if substitute is not None and swapped else None,
+            status=status,
             queue_position=self.queue_position,
             eta=datetime.fromisoformat(self.eta) if self.eta else None,
             eta_change=self.eta_change,
@@ -271,15 +283,7 @@ class Order:
 
     @property
     def status(self) -> OrderStatus:
-        open_lines = [line for line in self.lines if line.open]
-        if not open_lines:
-            present = {line.status for line in self.lines}
-            return next(status for status in CLOSED if status in present)
-        if all(line.status == "allocated" for line in open_lines):
-            return "allocated"
-        if any(line.allocated for line in open_lines):
-            return "partially_allocated"
-        return "backordered"
+        return _order_status(self.lines)
 
     @property
     def reason(self) -> str | None:
@@ -291,11 +295,9 @@ class Order:
         return next((ln.reason for ln in self.lines if ln.rejected and ln.reason), None)
 
     def picture(self) -> Picture:
-        return Picture(
-            status=self.status,
-            reason=self.reason,
-            lines=tuple(line.state() for line in self.lines),
-        )
+        substitutes = {line.replaces: line for line in self.lines if line.replaces}
+        lines = tuple(line.state(substitutes.get(line.line_id)) for line in self.lines)
+        return Picture(status=_order_status(lines), reason=self.reason, lines=lines)
 
     def next_picture(self) -> Picture | None:
         """The picture to publish as a new version, or None when nothing a customer sees changed."""
@@ -307,3 +309,15 @@ class Order:
         self.version += 1
         self.published = picture
         return picture
+
+
+def _order_status(lines: "Sequence[OrderLine | OrderLineState]") -> OrderStatus:
+    open_lines = [line for line in lines if line.status not in CLOSED]
+    if not open_lines:
+        present = {line.status for line in lines}
+        return next(status for status in CLOSED if status in present)
+    if all(line.status == "allocated" for line in open_lines):
+        return "allocated"
+    if any(line.allocated for line in open_lines):
+        return "partially_allocated"
+    return "backordered"
