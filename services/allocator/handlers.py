@@ -137,7 +137,8 @@ async def _receive(command: ReceiveStock, decision: Decision) -> None:
         await repository.fulfil_restock(
             session, sku=book.sku, po_id=command.po_id, quantity=command.quantity
         )
-        book.schedule = Schedule(await repository.load_restocks(session, sku=book.sku))
+        restocks = await repository.load_restocks(session, sku=book.sku)
+        book.schedule = Schedule(restocks, now=decision.now)
     await book.receive(command.quantity)
 
 
@@ -151,7 +152,8 @@ async def _schedule(command: ScheduleRestock, decision: Decision) -> None:
         quantity=command.quantity,
         expected_at=command.expected_at,
     )
-    await book.reschedule(Schedule(await repository.load_restocks(session, sku=book.sku)))
+    restocks = await repository.load_restocks(session, sku=book.sku)
+    await book.reschedule(Schedule(restocks, now=decision.now))
 
 
 @decides(SetSkuPolicy)
@@ -233,18 +235,27 @@ async def handle_commands(
 
 
 async def skus_to_expire(*, uow: UnitOfWork, default_max_wait: timedelta | None) -> list[str]:
-    return await repository.skus_with_overdue_lines(
-        uow.session, now=datetime.now(UTC), default_max_wait=default_max_wait, limit=100
+    """SKUs with lines past their maximum wait, and SKUs with lines told a date that has passed
+    (an overdue restock): the max-wait sweep does both, at most 100 SKUs of each per round."""
+    now = datetime.now(UTC)
+    overdue = await repository.skus_with_overdue_lines(
+        uow.session, now=now, default_max_wait=default_max_wait, limit=100
     )
+    past = await repository.skus_with_past_dates(uow.session, now=now, limit=100)
+    return list(dict.fromkeys([*overdue, *past]))
 
 
 async def expire_overdue_lines(
     *, uow: UnitOfWork, sku: str, default_backorders: str, default_max_wait: timedelta | None
 ) -> Outcome:
-    """Cancels the SKU's lines that waited too long; their units go to the next in line."""
+    """Cancels the SKU's lines that waited too long; their units go to the next in line. And
+    where a restock is overdue (the book's schedule, read now, leaves it out), the waiting
+    lines are told their dates again: no line keeps a date that has passed."""
 
     async def expire(book: RankedBook, now: datetime) -> None:
         await book.expire(now, default_max_wait)
+        if book.schedule.overdue:
+            await book.reschedule(book.schedule)
 
     return await _sweep_sku(uow, sku, default_backorders, expire, cause="max-wait")
 

@@ -228,7 +228,7 @@ async def open_books(
             sku=sku,
             policy=_policy(row, default_backorders),
             lanes=lanes,
-            schedule=Schedule(restocks.get(sku, [])),
+            schedule=Schedule(restocks.get(sku, []), now=now),
             waiting=lines,
             retell_limit=retell_limit,
         )
@@ -560,6 +560,46 @@ async def skus_with_overdue_lines(
         .limit(limit)
     )
     return list((await session.scalars(overdue)).all())
+
+
+async def skus_with_past_dates(session: AsyncSession, *, now: datetime, limit: int) -> list[str]:
+    """SKUs with an overdue restock (its `expected_at` passed, neither received nor withdrawn)
+    that a waiting line was told as its date: the retelling `handlers.expire_overdue_lines`
+    does. Told dates run in queue order, so the earliest of a lane is its head's: one index
+    probe for the default lane's head, and a look at the (few) lines of the higher lanes. The
+    overdue restocks are few, and each is looked at only while a line still expects it."""
+    head_eta = (
+        select(col(AllocationLineRow.eta))
+        .where(
+            col(AllocationLineRow.sku) == col(ScheduledRestockRow.sku),
+            col(AllocationLineRow.waiting) > 0,
+            col(AllocationLineRow.seq) < 1 << LANE_BITS,
+        )
+        .order_by(col(AllocationLineRow.seq))
+        .limit(1)
+        .scalar_subquery()
+    )
+    past_above = (
+        select(literal(1))
+        .where(
+            col(AllocationLineRow.sku) == col(ScheduledRestockRow.sku),
+            col(AllocationLineRow.waiting) > 0,
+            col(AllocationLineRow.seq) >= 1 << LANE_BITS,
+            col(AllocationLineRow.eta) < now,
+        )
+        .exists()
+    )
+    past = (
+        select(col(ScheduledRestockRow.sku))
+        .where(
+            col(ScheduledRestockRow.expected_at) < now,
+            col(ScheduledRestockRow.quantity) > 0,
+            (head_eta < now) | past_above,
+        )
+        .distinct()
+        .limit(limit)
+    )
+    return list((await session.scalars(past)).all())
 
 
 def _head_waited(now: datetime) -> Any:

@@ -104,7 +104,8 @@ def demand(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Demand report for purchasing: per SKU, what waits, since when, what is scheduled to
-    arrive and the shortfall no purchase order covers yet."""
+    arrive and the shortfall no purchase order covers yet. Purchase orders past their
+    expected date are shown as overdue and do not cover the shortfall."""
     import csv
     import sys
     from datetime import UTC, datetime
@@ -125,6 +126,9 @@ def demand(
         "scheduled_supply",
         "next_expected",
         "shortfall",
+        "overdue_pos",
+        "overdue_units",
+        "overdue_since",
     ]
     records = [
         [
@@ -136,6 +140,9 @@ def demand(
             str(row.scheduled_supply),
             row.next_expected.isoformat() if row.next_expected else "",
             str(row.shortfall),
+            str(row.overdue_pos),
+            str(row.overdue_units),
+            row.overdue_since.isoformat() if row.overdue_since else "",
         ]
         for row in rows
     ]

@@ -1,6 +1,6 @@
 """Read-only views for operators, straight from the services' tables."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -87,17 +87,31 @@ _DEMAND = text(
     "  min(requested_at) as oldest_since"
     "  from allocation_line where waiting > 0 group by sku),"
     " supply as ("
-    "  select sku, sum(quantity) as scheduled, min(expected_at) as next_expected"
-    "  from scheduled_restock group by sku)"
+    "  select sku,"
+    "  coalesce(sum(quantity) filter (where expected_at >= :now), 0) as scheduled,"
+    "  min(expected_at) filter (where expected_at >= :now) as next_expected,"
+    "  count(*) filter (where expected_at < :now) as overdue_orders,"
+    "  coalesce(sum(quantity) filter (where expected_at < :now), 0) as overdue,"
+    "  min(expected_at) filter (where expected_at < :now) as overdue_since"
+    "  from scheduled_restock where quantity > 0 group by sku)"
     " select w.*, coalesce(s.scheduled, 0) as scheduled_supply, s.next_expected,"
-    " greatest(w.waiting_units - coalesce(s.scheduled, 0), 0) as shortfall"
+    " greatest(w.waiting_units - coalesce(s.scheduled, 0), 0) as shortfall,"
+    " coalesce(s.overdue_orders, 0) as overdue_pos, coalesce(s.overdue, 0) as overdue_units,"
+    " s.overdue_since"
     " from waiting w left join supply s using (sku)"
     " order by shortfall desc, waiting_units desc, oldest_since limit :limit"
 )
 
 
-async def demand_report(session: AsyncSession, *, limit: int) -> list[DemandRow]:
+async def demand_report(
+    session: AsyncSession, *, limit: int, now: datetime | None = None
+) -> list[DemandRow]:
     """Per SKU with waiting lines: how much is wanted, for how long, what is on its way and
-    what no purchase order covers yet (the shortfall), largest shortfall first."""
-    rows = (await session.execute(_DEMAND, {"limit": limit})).all()
+    what no purchase order covers yet (the shortfall), largest shortfall first. A purchase
+    order whose expected date passed before `now` (default: the clock) without its receipt is
+    overdue: it is shown apart (`overdue_pos`, `overdue_units`, `overdue_since`) and is not
+    counted as scheduled supply, so its units stay in the shortfall until they arrive or the
+    order gets a new date."""
+    now = now or datetime.now(UTC)
+    rows = (await session.execute(_DEMAND, {"limit": limit, "now": now})).all()
     return [DemandRow.model_validate(row) for row in rows]

@@ -95,6 +95,13 @@ class DemandRow(_View):
     waiting_lines: int
     waiting_units: int
     oldest_since: datetime
+    # Units of the purchase orders still to come, and the earliest of their dates.
     scheduled_supply: int
     next_expected: datetime | None
+    # Units waiting that no purchase order still to come covers: overdue ones do not count.
     shortfall: int
+    # Purchase orders whose expected date passed without their receipt: how many, their units,
+    # and the earliest date they were due (None: none overdue).
+    overdue_pos: int = 0
+    overdue_units: int = 0
+    overdue_since: datetime | None = None

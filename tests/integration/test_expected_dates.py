@@ -89,3 +89,40 @@ async def test_dates_follow_the_schedule_and_a_delay_reaches_only_those_it_delay
     report = await backorder("demand", "--csv", "--limit", "100000")
     cells = next(line for line in report.splitlines() if line.startswith(sku + ",")).split(",")
     assert (cells[2], cells[5], cells[7]) == ("3", "2", "1")
+
+
+async def test_a_restock_that_does_not_come_is_no_ones_date_and_shows_as_overdue(
+    shop: EdgeClient, status_changes: TopicTail, db: asyncpg.Connection
+) -> None:
+    sku, late, later = unique("SKU"), unique("po"), unique("po")
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=10)
+    late_restock = {"po_id": late, "sku": sku, "quantity": 2, "expected_at": due.isoformat()}
+    await shop.publish(RESTOCK_SCHEDULED.name, key=sku, value=late_restock)
+    await shop.publish(RESTOCK_SCHEDULED.name, key=sku, value=restock(later, sku, 2, 30))
+    await wait_for_value(
+        db, "select count(*) from scheduled_restock where sku = $1", sku, expected=2
+    )
+    first, second = unique("o"), unique("o")
+    for order_id in (first, second):
+        await shop.publish(ORDERS_PLACED.name, key=order_id, value=order_placed(order_id, (sku, 2)))
+        await wait_for_statuses(status_changes, {order_id: "backordered"})
+    assert [eta(status_changes, o) for o in (first, second)] == [due, day(30)]
+
+    # the late restock's day passes with nothing happening on the SKU: the sweep retells the
+    # dates from the restocks still to come; the first in line now expects the later one
+    await status_changes.wait_for(lambda _: eta(status_changes, first) == day(30), timeout=40)
+    assert latest_line(status_changes, first)["eta_change"] == "delayed"
+    await status_changes.wait_for(lambda _: eta(status_changes, second) is None, timeout=10)
+    assert latest_line(status_changes, second)["eta_change"] == "cleared"
+
+    # an order placed now is never told the day gone by
+    third = unique("o")
+    await shop.publish(ORDERS_PLACED.name, key=third, value=order_placed(third, (sku, 1)))
+    await wait_for_statuses(status_changes, {third: "backordered"})
+    assert eta(status_changes, third) is None
+
+    # purchasing sees the late order apart: 5 units wait, 2 are on their way, 3 are short
+    report = await backorder("demand", "--csv", "--limit", "100000")
+    cells = next(line for line in report.splitlines() if line.startswith(sku + ",")).split(",")
+    assert (cells[2], cells[5], cells[7], cells[8], cells[9]) == ("5", "2", "3", "1", "2")
+    assert datetime.fromisoformat(cells[10]) == due

@@ -50,7 +50,7 @@ async def test_queue_and_order_views(
     assert (cells[5], cells[7]) == ("0", "5")  # nothing scheduled: all of it is short
     assert report.splitlines()[0] == (
         "sku,waiting_lines,waiting_units,oldest_wait,oldest_since,"
-        "scheduled_supply,next_expected,shortfall"
+        "scheduled_supply,next_expected,shortfall,overdue_pos,overdue_units,overdue_since"
     )
     assert "Backorder demand" in await backorder("demand")
     demand_json = json.loads(await backorder("demand", "--json", "--limit", "100000"))

@@ -54,4 +54,11 @@ def test_the_api_documents_the_shared_views() -> None:
         "title": "Backorders",
     }
     assert "backorders" in schemas["SkuQueueView"]["required"]
-    assert {"sku", "shortfall", "next_expected"} <= set(schemas["DemandRow"]["properties"])
+    assert {
+        "sku",
+        "shortfall",
+        "next_expected",
+        "overdue_pos",
+        "overdue_units",
+        "overdue_since",
+    } <= set(schemas["DemandRow"]["properties"])

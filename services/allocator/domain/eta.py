@@ -3,6 +3,12 @@
 Walk the queue in arrival order against the scheduled restocks in date order: a line's date is
 the `expected_at` of the restock whose cumulative quantity first covers everything the queue
 needs up to and including that line. No date when nothing scheduled covers it.
+
+Overdue restocks: a restock whose `expected_at` lies before `now` (the time of the decision)
+has not come when it was due. It stays scheduled until it is received or withdrawn (or the
+shop gives it a new date), but it is nobody's expected date and covers nobody: the queue is
+walked against the restocks still to come, so a customer is never told a date gone by. Its
+units come to the queue when they are received, like any stock.
 """
 
 from collections.abc import Sequence
@@ -17,9 +23,26 @@ class Restock:
     expected_at: datetime
 
 
-def expected_dates(needs: Sequence[int], restocks: Sequence[Restock]) -> list[datetime | None]:
+def split_overdue(
+    restocks: Sequence[Restock], now: datetime | None
+) -> tuple[list[Restock], list[Restock]]:
+    """The restocks still to come, in date order, and those overdue at `now` (None: no clock,
+    every restock is still to come). Withdrawn ones (no units) are neither."""
+    scheduled = sorted(
+        (r for r in restocks if r.quantity > 0), key=lambda r: (r.expected_at, r.po_id)
+    )
+    if now is None:
+        return scheduled, []
+    return [r for r in scheduled if r.expected_at >= now], [
+        r for r in scheduled if r.expected_at < now
+    ]
+
+
+def expected_dates(
+    needs: Sequence[int], restocks: Sequence[Restock], *, now: datetime | None = None
+) -> list[datetime | None]:
     """`needs`: the units each waiting line still lacks, in queue order."""
-    supply = sorted((r for r in restocks if r.quantity > 0), key=lambda r: (r.expected_at, r.po_id))
+    supply, _ = split_overdue(restocks, now)
     dates: list[datetime | None] = []
     covered, next_restock, wanted = 0, 0, 0
     for need in needs:
@@ -42,12 +65,12 @@ class Run:
 
 class Schedule:
     """The restocks of one SKU as runs of cumulative need: the same dates as `expected_dates`,
-    found for one line from its cumulative need alone."""
+    found for one line from its cumulative need alone. `now`: the time of the decision, before
+    which a restock is overdue (kept in `overdue`, in no run); None only where time stands
+    still (the property tests of the book)."""
 
-    def __init__(self, restocks: Sequence[Restock]) -> None:
-        self.restocks = sorted(
-            (r for r in restocks if r.quantity > 0), key=lambda r: (r.expected_at, r.po_id)
-        )
+    def __init__(self, restocks: Sequence[Restock], *, now: datetime | None = None) -> None:
+        self.restocks, self.overdue = split_overdue(restocks, now)
         self.runs: list[Run] = []
         covered = 0
         for restock in self.restocks:
@@ -65,7 +88,7 @@ class Schedule:
         """The same restocks for lines that have `units` waiting ahead of all of them (a lower
         priority lane): a line's date then follows its need counted within its own lane."""
         shifted = Schedule(())
-        shifted.restocks = self.restocks
+        shifted.restocks, shifted.overdue = self.restocks, self.overdue
         shifted.runs = [
             Run(
                 max(0, run.after - units),
