@@ -63,6 +63,25 @@ async def test_a_priority_order_placed_after_two_standard_ones_is_filled_first(
     await assert_books_consistent(db, [sku])
 
 
+async def test_a_standard_line_is_told_its_place_further_back_when_a_vip_joins_ahead(
+    shop: EdgeClient, status_changes: TopicTail, db: asyncpg.Connection
+) -> None:
+    sku, standard, vip = unique("SKU"), unique("o"), unique("o")
+    await place(shop, standard, sku)
+    await wait_for_statuses(status_changes, {standard: "backordered"})
+    assert latest_line(status_changes, standard)["queue_position"] == 1
+    await place(shop, vip, sku, priority="vip")
+    await wait_for_statuses(status_changes, {vip: "backordered"})
+    # The tail gathers what the topic carries only while it is polled.
+    await status_changes.wait_for(
+        lambda _: latest_line(status_changes, standard)["queue_position"] == 2
+    )
+    # every version names the tier the order waits in, the default one when it named none
+    assert {v["priority"] for v in status_changes.values(key=standard)} == {"standard"}
+    assert {v["priority"] for v in status_changes.values(key=vip)} == {"vip"}
+    await assert_books_consistent(db, [sku])
+
+
 async def test_aging_lifts_a_waiting_standard_line_ahead_of_priority_orders_that_come_later(
     shop: EdgeClient, status_changes: TopicTail, db: asyncpg.Connection
 ) -> None:

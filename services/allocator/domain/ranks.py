@@ -24,8 +24,8 @@ of the lanes below one place further back, and a promotion puts the lines of its
 it passed one place further back. Those lines are retold, the first `retell_limit` of them per
 decision in queue order (highest lane first, each from its head): they read about as many
 lines as they tell, however long the queue. The rest keep the place they were told last, which
-may be better than theirs until they are told again; the look-up API (`/orders/{id}`,
-`/skus/{sku}/queue`) counts places afresh.
+may be better than theirs until they are told again; the look-up API's `/skus/{sku}/queue`
+counts places afresh.
 """
 
 from datetime import datetime, timedelta
