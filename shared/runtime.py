@@ -114,7 +114,11 @@ def build_app(
             KafkaPrometheusMiddleware(registry=runtime.metrics.registry, app_name=service),
             partial(
                 ConsumeGuard,
-                dead_letters=DeadLetters(producer, counter=runtime.metrics.dead_letters),
+                dead_letters=DeadLetters(
+                    producer,
+                    counter=runtime.metrics.dead_letters,
+                    max_value_bytes=settings.max_message_bytes,
+                ),
                 retry=retry,
             ),
         ],
