@@ -27,6 +27,7 @@ from shared.contracts.internal import (
 from shared.contracts.outputs import eta_change
 from shared.contracts.topics import LINE_ALLOCATION_CHANGED
 from shared.db.unit_of_work import UnitOfWork
+from shared.messaging.errors import PoisonMessage
 
 CONSUMER = "allocator"
 
@@ -117,6 +118,13 @@ async def _substitute(command: SubstituteLine, decision: Decision) -> None:
     line = await book.find(command.order_id, command.line_id)
     if line is None or not line.short:
         return
+    offered = book.policy.alternatives
+    if command.substitute not in offered:
+        # The SKU's policy changed after the order service checked the request.
+        raise PoisonMessage(
+            f"{command.substitute} is no longer an alternative of {book.sku} "
+            f"(its alternatives: {', '.join(offered) or 'none'})"
+        )
     units = line.short
     reason = f"substituted by {command.substitute} at the customer's request"
     if command.reason:

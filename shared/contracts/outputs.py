@@ -40,6 +40,11 @@ def eta_change(before: datetime | None, after: datetime | None) -> EtaChange | N
     return "delayed" if after > before else "earlier"
 
 
+class SubstituteOffer(Contract):
+    sku: str
+    in_stock: bool
+
+
 class OrderLineState(Contract):
     line_id: str
     sku: str
@@ -60,6 +65,12 @@ class OrderLineState(Contract):
     substituted_by: str | None = Field(default=None, exclude_if=_absent)
     # While the line waits: the SKU's alternatives that were in stock when this was decided.
     alternatives: list[str] = Field(default_factory=list)
+    # While the line waits: every alternative its SKU's policy offers, which the customer may
+    # take for the waiting part (`orders.substitution-requested`), in stock or not. Left out
+    # of the JSON when there is none.
+    substitutes: list[SubstituteOffer] = Field(
+        default_factory=list, exclude_if=lambda value: not value
+    )
     # While the line waits: the SKU's offer for the wait (its policy's delay_incentive). Left
     # out of the JSON when there is none, so a shop without incentives sees no new field.
     delay_incentive: str | None = Field(default=None, exclude_if=_absent)

@@ -335,3 +335,37 @@ async def test_an_order_whose_line_id_holds_the_substitute_separator_is_dead_let
         await dead.stop()
     assert "'~' is reserved for the lines substitutions add" in reason
     assert latest(status_changes, order_id) is None
+
+
+async def test_an_alternative_the_policy_no_longer_offers_is_refused_by_the_book(
+    shop: EdgeClient, status_changes: TopicTail, db: asyncpg.Connection
+) -> None:
+    """Issue 21: the order service checks a swap against what it was last told; the policy
+    may have dropped the alternative since, so the SKU's book checks again."""
+    mug, cup = unique("MUG"), unique("CUP")
+    await offer(shop, db, mug, cup)
+    await shelve(shop, db, cup, 5)
+    swapper = await waiting_for(shop, status_changes, mug, 2)
+    offered = latest_line(status_changes, swapper)["substitutes"]
+    assert offered == [{"sku": cup, "in_stock": True}]
+    await offer(shop, db, mug)  # the shop withdraws the cup as the mug's alternative
+    dead = await shop.tail(ALLOCATION_COMMANDS.dlq)
+    try:
+        await substitute(shop, swapper, "1", cup)
+
+        def refused(_: list[object]) -> list[str]:
+            return [
+                dict(r.headers)[DLQ_REASON].decode()
+                for r in dead.records
+                if json.loads(r.value).get("order_id") == swapper
+            ]
+
+        await dead.wait_for(lambda records: bool(refused(records)), timeout=60)
+        assert refused([]) == [
+            f"{cup} is no longer an alternative of {mug} (its alternatives: none)"
+        ]
+    finally:
+        await dead.stop()
+    # the line still waits for its mugs, and the cup's stock is untouched
+    assert [v["version"] for v in status_changes.values(key=swapper)] == [1]
+    assert await db.fetchval("select available from sku_book where sku = $1", cup) == 5

@@ -351,3 +351,22 @@ def test_a_swap_that_could_make_the_picture_too_large_is_refused() -> None:
     assert order.line_to_substitute(first, "CUP", picture_limit=limit * 2) is not None
     with pytest.raises(SubstitutionRefused, match="order too large: with a line for CUP"):
         order.line_to_substitute(first, "CUP", picture_limit=limit)
+
+
+def test_a_waiting_line_shows_every_alternative_it_may_take_with_its_stock() -> None:
+    """Issue 21: `alternatives` names only those in stock, yet any may be requested."""
+    order = Order(
+        order_id="o1", customer=CUSTOMER, placed_at=START, lines=[OrderLine("1", "MUG", 3)]
+    )
+    waiting = news("1", "MUG", "backordered", backordered=3, substitutes=("CUP", "JUG"))
+    order.apply(waiting.model_copy(update={"alternatives": ["JUG"]}))
+    picture = order.next_picture()
+    assert picture is not None
+    assert [(s.sku, s.in_stock) for s in picture.lines[0].substitutes] == [
+        ("CUP", False),
+        ("JUG", True),
+    ]
+    order.apply(news("1", "MUG", "allocated", allocated=3, revision=2))
+    filled = order.next_picture()
+    assert filled is not None and filled.lines[0].substitutes == []
+    assert "substitutes" not in filled.lines[0].model_dump(mode="json")

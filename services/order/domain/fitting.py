@@ -33,7 +33,7 @@ def fitted(picture: OrderStatusChanged, *, limit: int) -> OrderStatusChanged:
     without_offers = _with_lines(
         picture,
         [
-            line.model_copy(update={"alternatives": [], "delay_incentive": None})
+            line.model_copy(update={"alternatives": [], "substitutes": [], "delay_incentive": None})
             for line in picture.lines
         ],
     )

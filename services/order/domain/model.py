@@ -10,7 +10,13 @@ from pydantic import BaseModel, ConfigDict
 from services.order.domain import fitting
 from shared.contracts.inputs import Customer, OrderPlaced
 from shared.contracts.internal import LineAllocationChanged
-from shared.contracts.outputs import EtaChange, LineStatus, OrderLineState, OrderStatus
+from shared.contracts.outputs import (
+    EtaChange,
+    LineStatus,
+    OrderLineState,
+    OrderStatus,
+    SubstituteOffer,
+)
 
 # Line statuses after which nothing changes; an order of only these takes the first one present.
 CLOSED: tuple[LineStatus, ...] = ("cancelled", "expired", "rejected", "substituted")
@@ -80,6 +86,12 @@ class OrderLine:
             eta_change=self.eta_change,
             reason=self.reason,
             alternatives=self.alternatives,
+            substitutes=[
+                SubstituteOffer(sku=sku, in_stock=sku in self.alternatives)
+                for sku in self.substitutes
+            ]
+            if self.waiting
+            else [],
             delay_incentive=self.delay_incentive,
         )
 
