@@ -13,6 +13,7 @@ import pytest_asyncio
 
 from services.testing import free_port
 from shared.contracts.topics import ORDERS_STATUS_CHANGED
+from shared.db.engine import SessionFactory, make_engine, make_session_factory
 from shared.messaging.client import EdgeClient, TopicTail
 from shared.settings import Settings
 from tests.support.fleet import ROOT, Fleet
@@ -135,3 +136,13 @@ async def db(settings: Settings, migrated: None) -> AsyncIterator[asyncpg.Connec
         yield connection
     finally:
         await connection.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def sessions(settings: Settings, migrated: None) -> AsyncIterator[SessionFactory]:
+    """Sessions on the migrated database, for tests that run use cases in the test process."""
+    engine = make_engine(settings)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        await engine.dispose()

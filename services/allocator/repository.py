@@ -568,17 +568,7 @@ async def skus_with_past_dates(session: AsyncSession, *, now: datetime, limit: i
     does. Told dates run in queue order, so the earliest of a lane is its head's: one index
     probe for the default lane's head, and a look at the (few) lines of the higher lanes. The
     overdue restocks are few, and each is looked at only while a line still expects it."""
-    head_eta = (
-        select(col(AllocationLineRow.eta))
-        .where(
-            col(AllocationLineRow.sku) == col(ScheduledRestockRow.sku),
-            col(AllocationLineRow.waiting) > 0,
-            col(AllocationLineRow.seq) < 1 << LANE_BITS,
-        )
-        .order_by(col(AllocationLineRow.seq))
-        .limit(1)
-        .scalar_subquery()
-    )
+    head_eta = _default_lane_head(col(AllocationLineRow.eta), of=col(ScheduledRestockRow.sku))
     past_above = (
         select(literal(1))
         .where(
@@ -605,10 +595,18 @@ async def skus_with_past_dates(session: AsyncSession, *, now: datetime, limit: i
 def _head_waited(now: datetime) -> Any:
     """Seconds the head of the SKU's default lane has waited: lines join that lane in time
     order, so no line of it waited longer. One index probe."""
-    head_requested_at = (
-        select(col(AllocationLineRow.requested_at))
+    head_requested_at = _default_lane_head(
+        col(AllocationLineRow.requested_at), of=col(SkuBookRow.sku)
+    )
+    return func.extract("epoch", literal(now) - head_requested_at)
+
+
+def _default_lane_head(column: Any, *, of: Any) -> Any:
+    """`column` of the first waiting line of SKU `of`'s default lane: one index probe."""
+    return (
+        select(column)
         .where(
-            col(AllocationLineRow.sku) == col(SkuBookRow.sku),
+            col(AllocationLineRow.sku) == of,
             col(AllocationLineRow.waiting) > 0,
             col(AllocationLineRow.seq) < 1 << LANE_BITS,
         )
@@ -616,7 +614,6 @@ def _head_waited(now: datetime) -> Any:
         .limit(1)
         .scalar_subquery()
     )
-    return func.extract("epoch", literal(now) - head_requested_at)
 
 
 def _line_waited(now: datetime) -> Any:

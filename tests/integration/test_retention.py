@@ -6,20 +6,18 @@ process; no service is needed. Rows are made old by writing their timestamps bac
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import cast
 
 import asyncpg
 import pytest
-import pytest_asyncio
 
 from services.allocator import handlers
 from services.allocator import retention as allocator_retention
 from services.notifier import retention as notifier_retention
 from shared.contracts.internal import ReceiveStock
-from shared.db.engine import SessionFactory, make_engine, make_session_factory
+from shared.db.engine import SessionFactory
 from shared.db.retention import prune, retention_job
 from shared.db.unit_of_work import UnitOfWork
 from shared.observability import Metrics
@@ -35,15 +33,6 @@ HOUR = timedelta(hours=1)
 SETTINGS = Settings()
 DEDUPE = timedelta(days=38)
 CLOSED = timedelta(days=30)
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def sessions(settings: Settings, migrated: None) -> AsyncIterator[SessionFactory]:
-    engine = make_engine(settings)
-    try:
-        yield make_session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 async def deliver(sessions: SessionFactory, command: ReceiveStock, message_id: str) -> None:

@@ -3,12 +3,10 @@ depend on what else shares the batch. Played at the use case against the real da
 waiting orders of one customer are each other's history, whether their swaps' news comes in
 one batch or in two."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from pydantic import BaseModel
 
 from services.order import handlers
@@ -16,9 +14,8 @@ from services.order.domain.model import Order, OrderLine
 from services.order.repository import Orders
 from shared.contracts.inputs import Customer
 from shared.contracts.internal import AllocateLine, LineAllocationChanged
-from shared.db.engine import SessionFactory, make_engine, make_session_factory
+from shared.db.engine import SessionFactory
 from shared.db.unit_of_work import UnitOfWork
-from shared.settings import Settings
 from tests.support.shop import unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -36,15 +33,6 @@ class RecordingUnitOfWork(UnitOfWork):
     def publish(self, *, event: BaseModel, **more: Any) -> None:
         self.events.append(event)
         super().publish(event=event, **more)
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def sessions(settings: Settings, migrated: None) -> AsyncIterator[SessionFactory]:
-    engine = make_engine(settings)
-    try:
-        yield make_session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 async def two_waiting_orders(sessions: SessionFactory) -> tuple[Customer, list[str], str, str]:
