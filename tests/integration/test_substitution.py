@@ -276,22 +276,25 @@ async def test_a_cancel_that_overtakes_the_news_of_a_substitution_cancels_the_su
     await wait_for_statuses(status_changes, {swapper: "partially_allocated"})
 
     commands = await shop.tail(ALLOCATION_COMMANDS.name)
+
+    def sent(_: list[object]) -> set[str]:
+        return {
+            f"{v['line_id']}:{v['type']}"
+            for v in commands.values(key=None)
+            if v.get("order_id") == swapper
+        }
+
     fleet.stop(fleet.first("allocator"))
     try:
+        # The swap and the cancel come on two topics, read by two consumers: the cancel is
+        # sent once the order service has read the swap, as a customer's second click would.
         await substitute(shop, swapper, "1", cup)
+        await commands.wait_for(lambda r: "1:substitute-line" in sent(r), timeout=120)
         cancel = {"order_id": swapper, "reason": "changed my mind"}
         await shop.publish(ORDERS_CANCEL_REQUESTED.name, key=swapper, value=cancel)
-
-        def sent(_: list[object]) -> list[str]:
-            return [
-                f"{v['line_id']}:{v['type']}"
-                for v in commands.values(key=None)
-                if v.get("order_id") == swapper
-            ]
-
-        # the order service has read both and told the books, which have not decided yet
+        # the order service has told the books, which have not decided yet
         told = {"1:substitute-line", "1:cancel-line", "2:cancel-line"}
-        await commands.wait_for(lambda records: told <= set(sent(records)), timeout=120)
+        await commands.wait_for(lambda r: told <= sent(r), timeout=120)
     finally:
         await commands.stop()
         fleet.start("allocator")

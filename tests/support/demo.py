@@ -20,7 +20,9 @@ EXPECTED: dict[str, list[Row]] = {
         ("1", "backordered", MUG, "0", "3", "0", "3", ""),
         ("2", "partially_allocated", MUG, "1", "2", "0", "1", ""),
         ("3", "partially_allocated", MUG, "2", "1", "0", "1", ""),
-        ("4", "allocated", MUG, "3", "0", "0", "", ""),
+        # Eve, a vip customer, orders after Cyd: Cyd is told that she stands second now
+        ("4", "partially_allocated", MUG, "2", "1", "0", "2", ""),
+        ("5", "allocated", MUG, "3", "0", "0", "", ""),
     ],
     "Dan": [
         ("1", "rejected", LAMP, "0", "0", "1", "", f"backorders are not allowed for SKU {LAMP}"),

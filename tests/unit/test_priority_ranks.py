@@ -219,6 +219,18 @@ def test_a_line_risen_past_a_later_line_of_its_new_rank_has_that_line_retold() -
         asyncio.run(run([(step, True) for step in steps], retell_limit))
 
 
+def test_lines_promoted_behind_a_line_promoted_in_the_same_sweep_take_the_dates_behind_it() -> None:
+    """Found by CI's hypothesis run: one sweep lifts a vip line to the top rank, then two
+    standard lines to vip. They took their date from the vip lane's schedule as it was before
+    the first rise (no units ahead), so one was told the restock's date though the units it
+    needs are taken, and the date walk, which trusts that dates run in queue order, never
+    corrected it."""
+    steps: list[Step] = [("request", 1, 0), ("request", 1, 0), ("request", 2, 1)]
+    steps += [("restock", 0, 6, 1), ("later", 11), ("request", 5, 1), ("age", AGING)]
+    for save_first in (False, True):
+        asyncio.run(run([(step, save_first) for step in steps], 0))
+
+
 def test_a_promoted_line_is_told_its_place_behind_the_rank_it_joins() -> None:
     async def run() -> tuple[list[tuple[str, int | None]], int | None]:
         ranked = Ranked()

@@ -219,7 +219,12 @@ class RankedBook:
                 elif len(passed) + len(pending) < budget:
                     pending.append(line)
             for line in due:
-                self._lane(rank + 1).arrive(line, lane.depart(line))
+                before = lane.depart(line)
+                # The lane it joins takes its date from a schedule shifted by what waits in
+                # the lanes above; a promotion from a higher lane in this sweep changed that,
+                # and a date told out of queue order would never be corrected.
+                self._reshift()
+                self._lane(rank + 1).arrive(line, before)
             for line in passed:
                 lane.retell(line)
             budget -= len(passed)
