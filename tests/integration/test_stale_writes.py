@@ -2,32 +2,25 @@
 `max.poll.interval.ms` after the new owner already applied newer ones. Played at the use case
 against the real database: the inventory's relay then forwards what won to the allocator."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import pytest_asyncio
+import pytest
 
 from services.inventory import handlers
 from shared.contracts.inputs import RestockScheduled, SkuPolicy
-from shared.db.engine import SessionFactory, make_engine, make_session_factory
+from shared.db.engine import SessionFactory
 from shared.db.unit_of_work import UnitOfWork
 from shared.messaging.position import SourcePosition
-from shared.settings import Settings
 from tests.support.checks import wait_for_value
-from tests.support.fleet import Fleet
 from tests.support.shop import unique
 
 NOW_MS = 1_800_000_000_000
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def sessions(settings: Settings, fleet: Fleet) -> AsyncIterator[SessionFactory]:
-    engine = make_engine(settings)
-    try:
-        yield make_session_factory(engine)
-    finally:
-        await engine.dispose()
+# The use cases run in the test process; the inventory's relay, in the running fleet,
+# forwards what they commit to the allocator.
+pytestmark = pytest.mark.usefixtures("fleet")
 
 
 def at(offset: int, *, partition: int = 0, seconds: int = 0) -> SourcePosition:

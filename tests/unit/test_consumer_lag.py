@@ -179,19 +179,24 @@ def unclosed(caught: list[warnings.WarningMessage], client: str) -> list[str]:
     return [str(w.message) for w in caught if str(w.message).startswith(f"Unclosed {client}")]
 
 
-async def test_a_reader_that_cannot_reach_the_broker_closes_both_clients() -> None:
-    """Defect 8: a failed start left the consumer open ('Unclosed AIOKafkaConsumer')."""
+async def assert_a_failed_start_closes_both_clients() -> None:
+    """A reader on a port nobody serves: its start fails, and it leaves no client open."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
         reader = LagReader({"bootstrap_servers": f"127.0.0.1:{free_port()}"})
         consumer, admin = reader._offsets, reader._admin
         with pytest.raises(KafkaConnectionError):
             async with reader:
-                raise AssertionError("the broker is unreachable: no read happens")
+                raise AssertionError("the reader did not start: no read happens")
         assert (consumer._closed, admin._closed) == (True, True)
         del reader, consumer, admin
         gc.collect()
     assert not unclosed(caught, "AIOKafkaConsumer")
+
+
+async def test_a_reader_that_cannot_reach_the_broker_closes_both_clients() -> None:
+    """Defect 8: a failed start left the consumer open ('Unclosed AIOKafkaConsumer')."""
+    await assert_a_failed_start_closes_both_clients()
 
 
 async def test_a_reader_whose_consumer_fails_to_start_closes_it_and_the_admin(
@@ -201,14 +206,4 @@ async def test_a_reader_whose_consumer_fails_to_start_closes_it_and_the_admin(
         return None
 
     monkeypatch.setattr(AIOKafkaAdminClient, "start", started)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ResourceWarning)
-        reader = LagReader({"bootstrap_servers": f"127.0.0.1:{free_port()}"})
-        consumer, admin = reader._offsets, reader._admin
-        with pytest.raises(KafkaConnectionError):
-            async with reader:
-                raise AssertionError("the consumer did not start: no read happens")
-        assert (consumer._closed, admin._closed) == (True, True)
-        del reader, consumer, admin
-        gc.collect()
-    assert not unclosed(caught, "AIOKafkaConsumer")
+    await assert_a_failed_start_closes_both_clients()

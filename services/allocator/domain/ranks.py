@@ -218,13 +218,14 @@ class RankedBook:
                     break  # the lowest lane is in request order: those behind waited less
                 elif len(passed) + len(pending) < budget:
                     pending.append(line)
-            for line in due:
-                before = lane.depart(line)
-                # The lane it joins takes its date from a schedule shifted by what waits in
-                # the lanes above; a promotion from a higher lane in this sweep changed that,
-                # and a date told out of queue order would never be corrected.
+            if due:
+                # The lane they join dates them by a schedule shifted by what waits in the
+                # lanes above it, which a promotion from a higher lane in this sweep changed:
+                # a date told out of queue order would never be corrected. (Lines leaving this
+                # lane change only the lanes below it.)
                 self._reshift()
-                self._lane(rank + 1).arrive(line, before)
+            for line in due:
+                self._lane(rank + 1).arrive(line, lane.depart(line))
             for line in passed:
                 lane.retell(line)
             budget -= len(passed)

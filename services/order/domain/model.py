@@ -1,7 +1,7 @@
 """An order as the customer sees it: its lines' allocation, the status that follows, and the
 picture a customer is shown of both. No I/O."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -166,7 +166,11 @@ class Order:
         """The named lines (all when None) that a cancellation still affects, with the
         substitutes taken for them: cancelling a line cancels what replaced its waiting part."""
         named = {line.line_id for line in self.lines} if line_ids is None else set(line_ids)
-        return [line for line in self.lines if line.open and self._root_in(line, named)]
+        return [
+            line
+            for line in self.lines
+            if line.open and any(seen.line_id in named for seen in self._swapped_from(line))
+        ]
 
     def request_cancel(self, line_ids: list[str] | None, reason: str | None) -> list[OrderLine]:
         """Marks the lines a cancellation affects, so that a substitute of one of them that
@@ -176,14 +180,13 @@ class Order:
             line.cancel_requested, line.cancel_reason = True, reason
         return lines
 
-    def _root_in(self, line: OrderLine, named: set[str]) -> bool:
-        """Whether `line` or a line it replaced, however many swaps ago, is named."""
+    def _swapped_from(self, line: OrderLine) -> Iterator[OrderLine]:
+        """`line`, then the line it replaced, and so on back to the line the order was placed
+        with."""
         seen: OrderLine | None = line
         while seen is not None:
-            if seen.line_id in named:
-                return True
+            yield seen
             seen = self.line(seen.replaces) if seen.replaces else None
-        return False
 
     def unknown_lines(self, line_ids: list[str] | None) -> list[str]:
         return [i for i in line_ids or [] if self.line(i) is None]
@@ -271,9 +274,8 @@ class Order:
         """`<line>~<sku>` for the first swap of a placed line; a swap of a substitute keeps
         the placed line's id and counts the swaps (`<line>~<n>~<sku>`), so ids stay bounded
         however often a customer swaps back and forth."""
-        root, swaps = replaced, 1
-        while root.replaces is not None and (earlier := self.line(root.replaces)) is not None:
-            root, swaps = earlier, swaps + 1
+        chain = list(self._swapped_from(replaced))
+        root, swaps = chain[-1], len(chain)
         sep = SUBSTITUTE_SEPARATOR
         count = "" if swaps == 1 else f"{swaps}{sep}"
         line_id = f"{root.line_id}{sep}{count}{sku}"
