@@ -5,6 +5,7 @@ from faststream.kafka import KafkaMessage, KafkaRouter
 from pydantic import TypeAdapter
 
 from services.inventory import handlers
+from services.inventory.unit_of_work import InventoryUnitOfWork
 from shared.contracts.common import Sku
 from shared.contracts.inputs import RestockScheduled, SkuPolicy, StockReceived
 from shared.contracts.internal import ReceiveStock, ScheduleRestock, SetSkuPolicy
@@ -35,11 +36,10 @@ allocation_commands = router.publisher(
 async def on_stock_received(
     receipts: list[StockReceived], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
-    async with runtime.unit_of_work() as uow:
+    async with _unit_of_work(runtime) as uow:
         for item in delivered(receipts, message):
             with item.handling():
                 await handlers.receive_stock(item.body, uow=uow)
-                await uow.session.flush()
         await runtime.committed(uow)
 
 
@@ -47,13 +47,12 @@ async def on_stock_received(
 async def on_sku_policies(
     policies: list[SkuPolicy | None], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
-    async with runtime.unit_of_work() as uow:
+    async with _unit_of_work(runtime) as uow:
         for item in delivered(policies, message):
             policy = item.body
             sku = policy.sku if policy else _tombstone_sku(item.record.key)
             with item.handling():
                 await handlers.set_policy(sku=sku, policy=policy, position=item.position, uow=uow)
-                await uow.session.flush()
         await runtime.committed(uow)
 
 
@@ -61,12 +60,15 @@ async def on_sku_policies(
 async def on_restocks_scheduled(
     restocks: list[RestockScheduled], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
-    async with runtime.unit_of_work() as uow:
+    async with _unit_of_work(runtime) as uow:
         for item in delivered(restocks, message):
             with item.handling():
                 await handlers.schedule_restock(item.body, position=item.position, uow=uow)
-                await uow.session.flush()
         await runtime.committed(uow)
+
+
+def _unit_of_work(runtime: Runtime) -> InventoryUnitOfWork:
+    return InventoryUnitOfWork(runtime.session_factory, source=runtime.service)
 
 
 _SKU: TypeAdapter[str] = TypeAdapter(Sku)

@@ -8,9 +8,9 @@ import asyncpg
 import pytest
 
 from services.inventory import handlers
+from services.inventory.unit_of_work import InventoryUnitOfWork
 from shared.contracts.inputs import RestockScheduled, SkuPolicy
 from shared.db.engine import SessionFactory
-from shared.db.unit_of_work import UnitOfWork
 from shared.messaging.position import SourcePosition
 from tests.support.checks import wait_for_value
 from tests.support.shop import unique
@@ -35,7 +35,7 @@ async def test_an_old_owners_late_policy_commit_does_not_undo_a_newer_policy(
     newer = SkuPolicy(sku=sku, backorders="deny")
 
     async def apply(policy: SkuPolicy, position: SourcePosition) -> None:
-        async with UnitOfWork(sessions, source="inventory") as uow:
+        async with InventoryUnitOfWork(sessions, source="inventory") as uow:
             await handlers.set_policy(sku=sku, policy=policy, position=position, uow=uow)
             await uow.commit()
 
@@ -60,7 +60,7 @@ async def test_a_late_commit_of_an_older_restock_does_not_undo_a_newer_one(
         restock = RestockScheduled(
             po_id=po, sku=sku, quantity=5, expected_at=first + timedelta(days=days)
         )
-        async with UnitOfWork(sessions, source="inventory") as uow:
+        async with InventoryUnitOfWork(sessions, source="inventory") as uow:
             await handlers.schedule_restock(restock, position=position, uow=uow)
             await uow.commit()
 
@@ -87,7 +87,7 @@ async def test_a_moved_purchase_order_read_in_the_wrong_order_stays_where_it_mov
 
     async def apply(sku: str, position: SourcePosition) -> None:
         restock = RestockScheduled(po_id=po, sku=sku, quantity=5, expected_at=expected)
-        async with UnitOfWork(sessions, source="inventory") as uow:
+        async with InventoryUnitOfWork(sessions, source="inventory") as uow:
             await handlers.schedule_restock(restock, position=position, uow=uow)
             await uow.commit()
 
