@@ -7,7 +7,8 @@ from faststream import Context
 from faststream.kafka import KafkaMessage, KafkaRouter
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.allocator import handlers, repository
+from services.allocator import handlers
+from services.allocator.repository import queue_figures
 from shared.contracts.headers import EVENT_ID
 from shared.contracts.internal import AllocationCommand, LineAllocationChanged
 from shared.contracts.topics import ALLOCATION_COMMANDS, LINE_ALLOCATION_CHANGED
@@ -59,8 +60,8 @@ def _count(runtime: Runtime, outcome: handlers.Outcome) -> None:
 
 async def read_queue_gauges(runtime: Runtime, session: AsyncSession) -> None:
     """The queue gauges of the SKUs with the most units waiting, from their books' counters
-    (`repository.top_queues`): what a refresh costs does not grow with the queues."""
-    top = await repository.top_queues(session, limit=runtime.settings.metrics_top_skus)
+    (`queue_figures.top_queues`): what a refresh costs does not grow with the queues."""
+    top = await queue_figures.top_queues(session, limit=runtime.settings.metrics_top_skus)
     runtime.metrics.set_queues(top)
 
 

@@ -7,12 +7,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from services.allocator import repository
 from services.allocator.domain.admission import Applicant
 from services.allocator.domain.book import Key, Told
 from services.allocator.domain.eta import Schedule
 from services.allocator.domain.model import Line
 from services.allocator.domain.ranks import POSITION_RETELL_LIMIT, RankedBook
+from services.allocator.repository import (
+    early_cancellations,
+    scheduled_restocks,
+    sku_books,
+    stored_lines,
+    sweep_probes,
+)
 from shared.contracts.headers import event_id
 from shared.contracts.internal import (
     AllocateLine,
@@ -54,10 +60,10 @@ class Decision:
     """One command on an open book: what its deciding function may reach."""
 
     uow: UnitOfWork
-    opened: repository.OpenBook
+    opened: sku_books.OpenBook
     default_backorders: str
     now: datetime
-    early_cancels: repository.EarlyCancels
+    early_cancels: early_cancellations.EarlyCancels
     # The line whose waiting part this decision closed at the customer's request: the SKU
     # taken instead and the units it is to be requested for.
     substituted: dict[Key, tuple[str, int]] = field(default_factory=dict)
@@ -142,10 +148,10 @@ async def _receive(command: ReceiveStock, decision: Decision) -> None:
     book, session = decision.opened.book, decision.uow.session
     decision.opened.row["received_total"] += command.quantity
     if command.po_id:
-        await repository.fulfil_restock(
+        await scheduled_restocks.fulfil_restock(
             session, sku=book.sku, po_id=command.po_id, quantity=command.quantity
         )
-        restocks = await repository.load_restocks(session, sku=book.sku)
+        restocks = await scheduled_restocks.load_restocks(session, sku=book.sku)
         book.schedule = Schedule(restocks, now=decision.now)
     await book.receive(command.quantity)
 
@@ -153,20 +159,20 @@ async def _receive(command: ReceiveStock, decision: Decision) -> None:
 @decides(ScheduleRestock)
 async def _schedule(command: ScheduleRestock, decision: Decision) -> None:
     book, session = decision.opened.book, decision.uow.session
-    await repository.schedule_restock(
+    await scheduled_restocks.schedule_restock(
         session,
         sku=book.sku,
         po_id=command.po_id,
         quantity=command.quantity,
         expected_at=command.expected_at,
     )
-    restocks = await repository.load_restocks(session, sku=book.sku)
+    restocks = await scheduled_restocks.load_restocks(session, sku=book.sku)
     await book.reschedule(Schedule(restocks, now=decision.now))
 
 
 @decides(SetSkuPolicy)
 async def _set_policy(command: SetSkuPolicy, decision: Decision) -> None:
-    repository.set_policy(
+    sku_books.set_policy(
         decision.opened,
         backorders=command.backorders,
         max_backorder_quantity=command.max_backorder_quantity,
@@ -196,7 +202,7 @@ async def handle_commands(
             fresh.discard(received.message_id)  # the same message twice in a batch: once
             by_sku.setdefault(received.command.sku, []).append(received)
     outcome = Outcome()
-    books = await repository.open_books(
+    books = await sku_books.open_books(
         uow.session, skus=by_sku, default_backorders=default_backorders, retell_limit=retell_limit
     )
     named = {
@@ -207,8 +213,8 @@ async def handle_commands(
         ]
         for sku, received in by_sku.items()
     }
-    await repository.read_ahead(uow.session, named, books)
-    await repository.read_customers_ahead(
+    await stored_lines.read_ahead(uow.session, named, books)
+    await stored_lines.read_customers_ahead(
         uow.session,
         {
             sku: {
@@ -221,7 +227,7 @@ async def handle_commands(
         },
         {sku: opened.lines for sku, opened in books.items()},
     )
-    early_cancels = await repository.EarlyCancels.take_for(
+    early_cancels = await early_cancellations.EarlyCancels.take_for(
         uow.session,
         [
             (r.command.order_id, r.command.line_id)
@@ -238,7 +244,7 @@ async def handle_commands(
                 )
                 await _DECIDE[type(received.command)](received.command, decision)
                 await _tell(decision, cause=received.message_id, outcome=outcome)
-    await repository.save(uow.session, books.values())
+    await sku_books.save(uow.session, books.values())
     return outcome
 
 
@@ -246,10 +252,10 @@ async def skus_to_expire(*, uow: UnitOfWork, default_max_wait: timedelta | None)
     """SKUs with lines past their maximum wait, and SKUs with lines told a date that has passed
     (an overdue restock): the max-wait sweep does both, at most 100 SKUs of each per round."""
     now = datetime.now(UTC)
-    overdue = await repository.skus_with_overdue_lines(
+    overdue = await sweep_probes.skus_with_overdue_lines(
         uow.session, now=now, default_max_wait=default_max_wait, limit=100
     )
-    past = await repository.skus_with_past_dates(uow.session, now=now, limit=100)
+    past = await sweep_probes.skus_with_past_dates(uow.session, now=now, limit=100)
     return list(dict.fromkeys([*overdue, *past]))
 
 
@@ -271,7 +277,7 @@ async def expire_overdue_lines(
 async def skus_to_promote(
     *, uow: UnitOfWork, default_aging: timedelta | None, top_rank: int
 ) -> list[str]:
-    return await repository.skus_with_lines_to_promote(
+    return await sweep_probes.skus_with_lines_to_promote(
         uow.session,
         now=datetime.now(UTC),
         default_aging=default_aging,
@@ -310,17 +316,17 @@ async def _sweep_sku(
     retell_limit: int = POSITION_RETELL_LIMIT,
 ) -> Outcome:
     """One SKU's turn in a sweep: lock its book, act on it now, tell what changed, save."""
-    books = await repository.open_books(
+    books = await sku_books.open_books(
         uow.session, skus=[sku], default_backorders=default_backorders, retell_limit=retell_limit
     )
     opened = books[sku]
     decision = Decision(
-        uow, opened, default_backorders, datetime.now(UTC), repository.EarlyCancels()
+        uow, opened, default_backorders, datetime.now(UTC), early_cancellations.EarlyCancels()
     )
     await act(opened.book, decision.now)
     outcome = Outcome()
     await _tell(decision, cause=cause, outcome=outcome)
-    await repository.save(uow.session, [opened])
+    await sku_books.save(uow.session, [opened])
     return outcome
 
 
@@ -333,7 +339,7 @@ async def _tell(decision: Decision, *, cause: str, outcome: Outcome) -> None:
         opened.told[item.line.key] = item.line
     waiting = any(item.line.short for item in told)
     alternatives = (
-        await repository.in_stock(session, skus=book.policy.alternatives) if waiting else []
+        await sku_books.in_stock(session, skus=book.policy.alternatives) if waiting else []
     )
     for item in told:
         line = item.line

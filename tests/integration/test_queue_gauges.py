@@ -12,8 +12,9 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from services.allocator import handlers, repository
+from services.allocator import handlers
 from services.allocator.domain.book import LANE_BITS
+from services.allocator.repository import queue_figures
 from shared.contracts.internal import AllocateLine, AllocationCommand, CancelLine, ReceiveStock
 from shared.db.engine import SessionFactory
 from shared.db.unit_of_work import UnitOfWork
@@ -56,7 +57,7 @@ async def figures(sessions: SessionFactory, db: asyncpg.Connection) -> list[Any]
     # Every SKU, so that the one under test is among them whatever else the database holds.
     every_sku = await db.fetchval("select count(*) from sku_book")
     async with sessions() as session:
-        return await repository.top_queues(session, limit=max(1, every_sku))
+        return await queue_figures.top_queues(session, limit=max(1, every_sku))
 
 
 async def assert_gauges_agree_with_lines(
@@ -155,7 +156,7 @@ async def test_queue_gauges_read_one_head_per_lane_not_the_waiting_lines(
     lanes = await db.fetchval("select count(*) + sum(jsonb_array_length(lanes)) from sku_book")
 
     async with sessions() as session:
-        explain = text("explain (analyze, format json) " + repository._TOP_QUEUES.text)
+        explain = text("explain (analyze, format json) " + queue_figures._TOP_QUEUES.text)
         explained = (await session.execute(explain, {"limit": every_sku})).scalar()
     plan = explained if isinstance(explained, list) else json.loads(str(explained))
     on_lines = [node for node in _nodes(plan[0]["Plan"]) if _reads(node, "allocation_line")]

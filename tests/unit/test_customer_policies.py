@@ -16,7 +16,7 @@ from services.allocator.domain.book import QueueState, SkuBook
 from services.allocator.domain.eta import Schedule
 from services.allocator.domain.model import Line, Policy
 from services.allocator.domain.reference import ReferenceBook
-from services.allocator.repository import _policy as policy_in_force
+from services.allocator.repository.sku_books import _policy as policy_in_force
 from services.allocator.tables import SkuBookRow
 from services.notifier.channels.webhook import WebhookChannel
 from services.notifier.domain.model import Kind
