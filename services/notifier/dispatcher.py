@@ -4,15 +4,20 @@ else. On shutdown, sends already under way finish and are recorded before the pr
 import asyncio
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from functools import partial
+from typing import Generic, TypeVar
 
-from services.notifier import handlers, repository
+from prometheus_client import Counter
+
+from services.notifier import handlers
 from services.notifier.channels import Channel, DeliveryFailed
 from services.notifier.domain.notification import NotificationStatus, RetryPolicy
 from services.notifier.handlers import DeliveryRules
 from services.notifier.rendering import Templates
+from services.notifier.unit_of_work import NotifierUnitOfWork, NotifierWork
 from shared.logs import correlation_id
 from shared.messaging.errors import is_transient
 from shared.runtime import Runtime
@@ -20,11 +25,20 @@ from shared.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-class Dispatcher:
+W = TypeVar("W", bound=NotifierWork)
+
+
+class Dispatcher(Generic[W]):
+    """Takes its units of work, their commit and its outcome counter rather than the runtime,
+    so the fast tier runs it on fakes. `units` opens one per step, none held across a send;
+    `committed` also wakes the outbox relay for what a unit published."""
+
     def __init__(
         self,
-        runtime: Runtime,
         *,
+        units: Callable[[], AbstractAsyncContextManager[W]],
+        committed: Callable[[W], Awaitable[None]],
+        outcomes: Counter,
         channels: Mapping[str, Channel],
         templates: Templates,
         rules: DeliveryRules,
@@ -32,7 +46,9 @@ class Dispatcher:
         poll_interval: float,
         shutdown_grace: float,
     ) -> None:
-        self._runtime = runtime
+        self._units = units
+        self._committed = committed
+        self._outcomes = outcomes
         self._channels = channels
         self._templates = templates
         self._rules = rules
@@ -60,9 +76,9 @@ class Dispatcher:
         free = self._concurrency - len(self._in_flight)
         if free <= 0:
             return
-        async with self._runtime.unit_of_work() as uow:
-            due = await repository.due_ids(
-                uow.session, now=datetime.now(UTC), limit=free, busy=set(self._in_flight)
+        async with self._units() as uow:
+            due = await uow.notifications.due_ids(
+                now=datetime.now(UTC), limit=free, busy=set(self._in_flight)
             )
         for notification_id, order_id in due:
             task = asyncio.create_task(self._deliver(notification_id, order_id))
@@ -70,9 +86,8 @@ class Dispatcher:
             task.add_done_callback(partial(self._finished, notification_id))
 
     async def _claim(self, notification_id: uuid.UUID, order_id: str) -> handlers.Claimed | None:
-        runtime = self._runtime
         try:
-            async with runtime.unit_of_work() as uow:
+            async with self._units() as uow:
                 claimed = await handlers.claim(
                     notification_id,
                     order_id,
@@ -87,13 +102,13 @@ class Dispatcher:
             if is_transient(error):
                 raise
             log.exception("notification %s cannot be composed; it fails", notification_id)
-            async with runtime.unit_of_work() as uow:
+            async with self._units() as uow:
                 channel = await handlers.give_up(
                     notification_id, f"cannot compose: {error!r}", uow=uow
                 )
-                await runtime.committed(uow)
+                await self._committed(uow)
             if channel:
-                runtime.metrics.notifications.labels(channel, NotificationStatus.FAILED).inc()
+                self._outcomes.labels(channel, NotificationStatus.FAILED).inc()
             return None
 
     def _finished(self, notification_id: uuid.UUID, _: "asyncio.Task[None]") -> None:
@@ -103,15 +118,13 @@ class Dispatcher:
         # Its own task, so its own context: every line this send logs (the channel's too)
         # names the order, as the lines of the messages about it do.
         correlation_id.set(order_id)
-        runtime, rules = self._runtime, self._rules
+        rules = self._rules
         try:
             claimed = await self._claim(notification_id, order_id)
             if claimed is None:
                 return
             if claimed.outgoing is None:
-                runtime.metrics.notifications.labels(
-                    claimed.channel, NotificationStatus.SKIPPED
-                ).inc()
+                self._outcomes.labels(claimed.channel, NotificationStatus.SKIPPED).inc()
                 return
             failure: DeliveryFailed | None = None
             try:
@@ -127,12 +140,12 @@ class Dispatcher:
                 failure = DeliveryFailed(f"unexpected: {error!r}", permanent=False)
             if failure:
                 log.warning("notification %s by %s: %s", notification_id, claimed.channel, failure)
-            async with runtime.unit_of_work() as uow:
+            async with self._units() as uow:
                 outcome = await handlers.settle(
                     notification_id, failure, attempt=claimed.attempt, uow=uow, rules=rules
                 )
-                await runtime.committed(uow)
-            runtime.metrics.notifications.labels(claimed.channel, outcome).inc()
+                await self._committed(uow)
+            self._outcomes.labels(claimed.channel, outcome).inc()
         except Exception as error:
             # The row stays claimed; its lease runs out and the notification is tried again.
             log.warning(
@@ -144,7 +157,9 @@ class Dispatcher:
 async def run_dispatcher(runtime: Runtime, channels: Mapping[str, Channel]) -> None:
     settings = runtime.settings
     await Dispatcher(
-        runtime,
+        units=partial(NotifierUnitOfWork, runtime.session_factory, source=runtime.service),
+        committed=runtime.committed,
+        outcomes=runtime.metrics.notifications,
         channels=channels,
         templates=Templates(settings.notify_templates_dir, timezone=settings.shop_zone),
         rules=DeliveryRules(

@@ -12,6 +12,7 @@ from services.notifier.channels import Channel
 from services.notifier.channels.email import EmailChannel
 from services.notifier.channels.webhook import WebhookChannel
 from services.notifier.dispatcher import run_dispatcher
+from services.notifier.unit_of_work import NotifierUnitOfWork
 from shared.contracts.headers import NOTIFICATION_ID, REPLAYED_FROM
 from shared.contracts.outputs import OrderStatusChanged
 from shared.contracts.topics import ORDERS_STATUS_CHANGED
@@ -38,14 +39,13 @@ def enabled_channels(settings: Settings) -> list[str]:
 async def on_statuses_changed(
     changes: list[OrderStatusChanged], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
-    async with runtime.unit_of_work() as uow:
+    async with NotifierUnitOfWork(runtime.session_factory, source=runtime.service) as uow:
         news = []
         for item in delivered(changes, message):
             resend = item.header(NOTIFICATION_ID) if item.header(REPLAYED_FROM) else None
             with item.handling():
                 if resend:
                     await handlers.send_again(resend, uow=uow)
-                    await uow.session.flush()
                 else:
                     news.append(item.body)  # taken together, below
         await handlers.take_changes(

@@ -12,9 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from services.notifier import repository
 from services.notifier.channels import Channel, DeliveryFailed, Outgoing
 from services.notifier.domain.model import classify
 from services.notifier.domain.notification import (
@@ -25,6 +22,8 @@ from services.notifier.domain.notification import (
     RetryPolicy,
 )
 from services.notifier.rendering import Templates
+from services.notifier.repository import NotifierRepository
+from services.notifier.unit_of_work import NotifierWork
 from shared.contracts.headers import (
     CORRELATION_ID,
     DLQ_ORIGINAL_TOPIC,
@@ -37,7 +36,6 @@ from shared.contracts.headers import (
 )
 from shared.contracts.outputs import OrderStatusChanged
 from shared.contracts.topics import ORDERS_STATUS_CHANGED
-from shared.db.unit_of_work import UnitOfWork
 from shared.messaging.errors import PoisonMessage
 
 log = logging.getLogger(__name__)
@@ -59,7 +57,7 @@ class DeliveryRules:
 async def take_changes(
     changes: Sequence[OrderStatusChanged],
     *,
-    uow: UnitOfWork,
+    uow: NotifierWork,
     channels: Iterable[str],
     window: float,
 ) -> int:
@@ -73,14 +71,12 @@ async def take_changes(
             newest[change.order_id] = change
     if not newest:
         return 0
-    session = uow.session
-    await repository.lock_orders(session, newest)
-    known = await repository.versions(session, list(newest))
+    await uow.notifications.lock_orders(newest)
+    known = await uow.notifications.versions(list(newest))
     news = [c for c in newest.values() if c.version > known.get(c.order_id, 0)]
     now = datetime.now(UTC)
-    await repository.remember(session, news, now=now)
-    await repository.schedule(
-        session,
+    await uow.notifications.remember(news, now=now)
+    await uow.notifications.schedule(
         order_ids=[change.order_id for change in news],
         channels=list(channels),
         due=now + timedelta(seconds=window),
@@ -89,25 +85,24 @@ async def take_changes(
     return len(news)
 
 
-async def send_again(notification_id: str, *, uow: UnitOfWork) -> bool:
+async def send_again(notification_id: str, *, uow: NotifierWork) -> bool:
     """An operator replayed a failed notification's dead letter: it gets a fresh set of tries."""
     try:
         key = uuid.UUID(notification_id)
     except ValueError:
         raise PoisonMessage(f"{NOTIFICATION_ID} header is not a notification id") from None
-    session = uow.session
-    notification = await repository.get_for_update(session, key)
+    notification = await uow.notifications.get_for_update(key)
     if notification is None or notification.status is not NotificationStatus.FAILED:
         return False
-    told = await repository.last_told(
-        session, order_id=notification.order_id, channel=notification.channel
+    told = await uow.notifications.last_told(
+        order_id=notification.order_id, channel=notification.channel
     )
     if not notification.send_again(
         datetime.now(UTC), last_told_version=told.version if told else None
     ):
         log.warning("not resending %s: the customer has since been told something newer", key)
         return False
-    await repository.save(session, notification)
+    await uow.notifications.save(notification)
     return True
 
 
@@ -123,26 +118,25 @@ async def claim(
     notification_id: uuid.UUID,
     order_id: str,
     *,
-    uow: UnitOfWork,
+    uow: NotifierWork,
     channels: Mapping[str, Channel],
     templates: Templates,
     rules: DeliveryRules,
 ) -> Claimed | None:
     """Fixes a due notification's content and marks it in flight; None if it is not ours now."""
-    session = uow.session
-    if not await repository.try_lock_order(session, order_id):
+    if not await uow.notifications.try_lock_order(order_id):
         return None
     now = datetime.now(UTC)
-    notification = await repository.claimable(session, notification_id, now=now)
+    notification = await uow.notifications.claimable(notification_id, now=now)
     if notification is None:
         return None
-    claimed = await _claim(session, notification, now, channels, templates, rules)
-    await repository.save(session, notification)
+    claimed = await _claim(uow.notifications, notification, now, channels, templates, rules)
+    await uow.notifications.save(notification)
     return claimed
 
 
 async def _claim(
-    session: AsyncSession,
+    notifications: NotifierRepository,
     notification: Notification,
     now: datetime,
     channels: Mapping[str, Channel],
@@ -160,10 +154,10 @@ async def _claim(
         notification.postpone(now + rules.lease, now, reason=missing)
         return None
     if scheduled:
-        if await repository.in_flight_sibling(session, notification):
+        if await notifications.in_flight_sibling(notification):
             notification.postpone(now + timedelta(seconds=rules.wait_behind_seconds), now)
             return None
-        if not await _compose(session, notification, channel, templates, now):
+        if not await _compose(notifications, notification, channel, templates, now):
             return Claimed(notification.channel, None)
     attempt = notification.claim(now, lease=rules.lease)
     assert notification.message is not None, "a claimed notification has content"
@@ -180,7 +174,7 @@ async def _claim(
 
 
 async def _compose(
-    session: AsyncSession,
+    notifications: NotifierRepository,
     notification: Notification,
     channel: Channel,
     templates: Templates,
@@ -188,10 +182,10 @@ async def _compose(
 ) -> bool:
     """Describes the newest picture against the last one told; False when there is no news."""
     order_id = notification.order_id
-    known = await repository.latest(session, order_id)
-    assert known is not None, "a notification is only scheduled after its picture is stored"
-    latest = OrderStatusChanged.model_validate(known.picture)
-    told_one = await repository.last_told(session, order_id=order_id, channel=notification.channel)
+    picture = await notifications.latest(order_id)
+    assert picture is not None, "a notification is only scheduled after its picture is stored"
+    latest = OrderStatusChanged.model_validate(picture)
+    told_one = await notifications.last_told(order_id=order_id, channel=notification.channel)
     told = (
         OrderStatusChanged.model_validate(told_one.picture)
         if told_one and told_one.picture
@@ -201,14 +195,14 @@ async def _compose(
     recipient = channel.recipient(latest) if kind else None
     if kind is None or recipient is None:
         no_recipient = None if kind is None else "no recipient on this channel"
-        notification.skip(no_recipient, now, version=latest.version, picture=known.picture)
+        notification.skip(no_recipient, now, version=latest.version, picture=picture)
         return False
     rendered = templates.render(kind, latest, told)
     body = channel.body(
         notification_id=str(notification.id), kind=kind, latest=latest, rendered=rendered
     )
     message = Message(kind=kind, recipient=recipient, subject=rendered.subject, body=body)
-    notification.compose(latest.version, known.picture, message, now)
+    notification.compose(latest.version, picture, message, now)
     return True
 
 
@@ -217,11 +211,11 @@ async def settle(
     failure: DeliveryFailed | None,
     *,
     attempt: int,
-    uow: UnitOfWork,
+    uow: NotifierWork,
     rules: DeliveryRules,
 ) -> str:
     """Records an attempt's outcome: sent, retry later, or failed and dead-lettered."""
-    notification = await repository.get_for_update(uow.session, notification_id)
+    notification = await uow.notifications.get_for_update(notification_id)
     if notification is None or not notification.owns(attempt):
         return "stale"  # the lease ran out and another attempt owns the row now
     now = datetime.now(UTC)
@@ -241,27 +235,27 @@ _OUTCOMES = {
 }
 
 
-async def give_up(notification_id: uuid.UUID, problem: str, *, uow: UnitOfWork) -> str | None:
+async def give_up(notification_id: uuid.UUID, problem: str, *, uow: NotifierWork) -> str | None:
     """A notification that cannot even be composed (a broken template, say) fails at once,
     so it does not come back on every poll and crowd out the others. Returns its channel."""
-    notification = await repository.get_for_update(uow.session, notification_id)
+    notification = await uow.notifications.get_for_update(notification_id)
     if notification is None or not notification.is_open:
         return None
-    known = None
+    picture = None
     if notification.picture is None:
-        known = await repository.latest(uow.session, notification.order_id)
-    notification.give_up(problem, datetime.now(UTC), picture=known.picture if known else None)
+        picture = await uow.notifications.latest(notification.order_id)
+    notification.give_up(problem, datetime.now(UTC), picture=picture)
     await _save(uow, notification)
     return notification.channel
 
 
-async def _save(uow: UnitOfWork, notification: Notification) -> None:
-    await repository.save(uow.session, notification)
+async def _save(uow: NotifierWork, notification: Notification) -> None:
+    await uow.notifications.save(notification)
     for gave_up in notification.events:
         _dead_letter(uow, gave_up)
 
 
-def _dead_letter(uow: UnitOfWork, gave_up: GaveUp) -> None:
+def _dead_letter(uow: NotifierWork, gave_up: GaveUp) -> None:
     """The picture a failed notification described goes to `orders.status-changed.dlq`;
     replaying it sends the notification again."""
     reason = (

@@ -1,5 +1,6 @@
 """Reads and writes the notifier's tables; every change to an order's notifications runs under
-that order's notify lock, so a claim and a new change never cross.
+that order's notify lock, so a claim and a new change never cross. All of the notifier's SQL is
+here.
 
 Notifications come out as domain objects and go back as one UPDATE of the columns that changed.
 """
@@ -7,7 +8,7 @@ Notifications come out as domain objects and go back as one UPDATE of the column
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -20,200 +21,235 @@ from services.notifier.domain.notification import (
     Message,
     Notification,
     NotificationStatus,
+    Picture,
 )
 from services.notifier.tables import SCHEDULED_ONLY, NotificationRow, NotifiedOrderRow
 from shared.contracts.outputs import OrderStatusChanged
 from shared.db.locks import lock_keys, try_lock_key
 
 
+class NotifierRepository(Protocol):
+    async def lock_orders(self, order_ids: Iterable[str]) -> None:
+        """Holds these orders' notifications for this unit of work, waiting for any claim."""
+        ...
+
+    async def try_lock_order(self, order_id: str) -> bool:
+        """Like `lock_orders` for one order, but False at once when another unit of work
+        holds it."""
+        ...
+
+    async def latest(self, order_id: str) -> Picture | None:
+        """The newest picture of the order kept so far."""
+        ...
+
+    async def versions(self, order_ids: list[str]) -> dict[str, int]:
+        """The version of each order's picture kept so far; an order not seen yet is absent."""
+        ...
+
+    async def remember(self, changes: list[OrderStatusChanged], *, now: datetime) -> None:
+        """Keeps these pictures, one per order, in place of older ones."""
+        ...
+
+    async def schedule(
+        self, *, order_ids: list[str], channels: list[str], due: datetime, now: datetime
+    ) -> None:
+        """A notification gathering changes per order and channel, unless one already does."""
+        ...
+
+    async def due_ids(
+        self, *, now: datetime, limit: int, busy: set[uuid.UUID]
+    ) -> list[tuple[uuid.UUID, str]]:
+        """Open notifications due by `now`, soonest first, that are not `busy`: (id, order)."""
+        ...
+
+    async def claimable(self, notification_id: uuid.UUID, *, now: datetime) -> Notification | None:
+        """The notification if it is open, due and not held by another unit of work."""
+        ...
+
+    async def in_flight_sibling(self, notification: Notification) -> bool:
+        """Whether an earlier notification of this order and channel is still being delivered."""
+        ...
+
+    async def last_told(self, *, order_id: str, channel: str) -> Notification | None:
+        """The last notification that reached its recipient on this channel."""
+        ...
+
+    async def get_for_update(self, notification_id: uuid.UUID) -> Notification | None:
+        """The notification, held for this unit of work."""
+        ...
+
+    async def save(self, notification: Notification) -> None:
+        """Writes back what changed since it was loaded; nothing if nothing did."""
+        ...
+
+
 def _key(order_id: str) -> str:
     return "notify:" + order_id
 
 
-async def lock_orders(session: AsyncSession, order_ids: Iterable[str]) -> None:
-    await lock_keys(session, (_key(order_id) for order_id in order_ids))
+class SqlNotifierRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
 
+    async def lock_orders(self, order_ids: Iterable[str]) -> None:
+        await lock_keys(self._session, (_key(order_id) for order_id in order_ids))
 
-async def try_lock_order(session: AsyncSession, order_id: str) -> bool:
-    return await try_lock_key(session, _key(order_id))
+    async def try_lock_order(self, order_id: str) -> bool:
+        return await try_lock_key(self._session, _key(order_id))
 
+    async def latest(self, order_id: str) -> Picture | None:
+        row = await self._session.get(NotifiedOrderRow, order_id, populate_existing=True)
+        return row.picture if row else None
 
-async def latest(session: AsyncSession, order_id: str) -> NotifiedOrderRow | None:
-    return await session.get(NotifiedOrderRow, order_id, populate_existing=True)
-
-
-async def versions(session: AsyncSession, order_ids: list[str]) -> dict[str, int]:
-    """The version of each order's picture kept so far; an order not seen yet is absent."""
-    rows = await session.execute(
-        select(col(NotifiedOrderRow.order_id), col(NotifiedOrderRow.version)).where(
-            col(NotifiedOrderRow.order_id).in_(order_ids)
+    async def versions(self, order_ids: list[str]) -> dict[str, int]:
+        rows = await self._session.execute(
+            select(col(NotifiedOrderRow.order_id), col(NotifiedOrderRow.version)).where(
+                col(NotifiedOrderRow.order_id).in_(order_ids)
+            )
         )
-    )
-    return dict(rows.tuples().all())
+        return dict(rows.all())
 
-
-async def remember(
-    session: AsyncSession, changes: list[OrderStatusChanged], *, now: datetime
-) -> None:
-    """Keeps these pictures, one per order, in place of older ones."""
-    if not changes:
-        return
-    upsert = insert(NotifiedOrderRow).values(
-        [
-            {
-                "order_id": change.order_id,
-                "version": change.version,
-                "picture": change.model_dump(mode="json"),
-                "updated_at": now,
-            }
-            for change in changes
-        ]
-    )
-    await session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=["order_id"],
-            set_={name: upsert.excluded[name] for name in ("version", "picture", "updated_at")},
-        )
-    )
-
-
-async def schedule(
-    session: AsyncSession,
-    *,
-    order_ids: list[str],
-    channels: list[str],
-    due: datetime,
-    now: datetime,
-) -> None:
-    """A notification gathering changes per order and channel, unless one already does."""
-    if not order_ids or not channels:
-        return
-    await session.execute(
-        insert(NotificationRow)
-        .values(
+    async def remember(self, changes: list[OrderStatusChanged], *, now: datetime) -> None:
+        if not changes:
+            return
+        upsert = insert(NotifiedOrderRow).values(
             [
                 {
-                    "id": uuid.uuid4(),
-                    "order_id": order_id,
-                    "channel": channel,
-                    "status": NotificationStatus.SCHEDULED.value,
-                    "next_attempt_at": due,
-                    "created_at": now,
+                    "order_id": change.order_id,
+                    "version": change.version,
+                    "picture": change.model_dump(mode="json"),
                     "updated_at": now,
                 }
-                for order_id in order_ids
-                for channel in channels
+                for change in changes
             ]
         )
-        .on_conflict_do_nothing(
-            index_elements=["order_id", "channel"], index_where=text(SCHEDULED_ONLY)
+        await self._session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["order_id"],
+                set_={name: upsert.excluded[name] for name in ("version", "picture", "updated_at")},
+            )
         )
-    )
 
-
-async def due_ids(
-    session: AsyncSession, *, now: datetime, limit: int, busy: set[uuid.UUID]
-) -> list[tuple[uuid.UUID, str]]:
-    rows = await session.execute(
-        select(col(NotificationRow.id), col(NotificationRow.order_id))
-        .where(
-            col(NotificationRow.status).in_(_values(OPEN_STATUSES)),
-            col(NotificationRow.next_attempt_at) <= now,
-            col(NotificationRow.id).not_in(busy) if busy else text("true"),
+    async def schedule(
+        self, *, order_ids: list[str], channels: list[str], due: datetime, now: datetime
+    ) -> None:
+        if not order_ids or not channels:
+            return
+        await self._session.execute(
+            insert(NotificationRow)
+            .values(
+                [
+                    {
+                        "id": uuid.uuid4(),
+                        "order_id": order_id,
+                        "channel": channel,
+                        "status": NotificationStatus.SCHEDULED.value,
+                        "next_attempt_at": due,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for order_id in order_ids
+                    for channel in channels
+                ]
+            )
+            .on_conflict_do_nothing(
+                index_elements=["order_id", "channel"], index_where=text(SCHEDULED_ONLY)
+            )
         )
-        .order_by(col(NotificationRow.next_attempt_at))
-        .limit(limit)
-    )
-    return [(row[0], row[1]) for row in rows]
 
-
-async def claimable(
-    session: AsyncSession, notification_id: uuid.UUID, *, now: datetime
-) -> Notification | None:
-    row = (
-        await session.scalars(
-            select(NotificationRow)
+    async def due_ids(
+        self, *, now: datetime, limit: int, busy: set[uuid.UUID]
+    ) -> list[tuple[uuid.UUID, str]]:
+        rows = await self._session.execute(
+            select(col(NotificationRow.id), col(NotificationRow.order_id))
             .where(
-                col(NotificationRow.id) == notification_id,
                 col(NotificationRow.status).in_(_values(OPEN_STATUSES)),
                 col(NotificationRow.next_attempt_at) <= now,
+                col(NotificationRow.id).not_in(busy) if busy else text("true"),
             )
-            .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
+            .order_by(col(NotificationRow.next_attempt_at))
+            .limit(limit)
         )
-    ).first()
-    return _notification(row) if row else None
+        return [(row[0], row[1]) for row in rows]
 
+    async def claimable(self, notification_id: uuid.UUID, *, now: datetime) -> Notification | None:
+        row = (
+            await self._session.scalars(
+                select(NotificationRow)
+                .where(
+                    col(NotificationRow.id) == notification_id,
+                    col(NotificationRow.status).in_(_values(OPEN_STATUSES)),
+                    col(NotificationRow.next_attempt_at) <= now,
+                )
+                .with_for_update(skip_locked=True)
+                .execution_options(populate_existing=True)
+            )
+        ).first()
+        return _notification(row) if row else None
 
-async def in_flight_sibling(session: AsyncSession, notification: Notification) -> bool:
-    """Whether an earlier notification of this order and channel is still being delivered."""
-    in_flight = (NotificationStatus.SENDING, NotificationStatus.RETRYING)
-    found = await session.scalar(
-        select(col(NotificationRow.id))
-        .where(
-            col(NotificationRow.order_id) == notification.order_id,
-            col(NotificationRow.channel) == notification.channel,
-            col(NotificationRow.status).in_(_values(in_flight)),
-            col(NotificationRow.id) != notification.id,
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
-async def last_told(session: AsyncSession, *, order_id: str, channel: str) -> Notification | None:
-    """The last notification that reached its recipient on this channel."""
-    row = (
-        await session.scalars(
-            select(NotificationRow)
+    async def in_flight_sibling(self, notification: Notification) -> bool:
+        in_flight = (NotificationStatus.SENDING, NotificationStatus.RETRYING)
+        found = await self._session.scalar(
+            select(col(NotificationRow.id))
             .where(
-                col(NotificationRow.order_id) == order_id,
-                col(NotificationRow.channel) == channel,
-                col(NotificationRow.status) == NotificationStatus.SENT.value,
+                col(NotificationRow.order_id) == notification.order_id,
+                col(NotificationRow.channel) == notification.channel,
+                col(NotificationRow.status).in_(_values(in_flight)),
+                col(NotificationRow.id) != notification.id,
             )
-            .order_by(col(NotificationRow.version).desc())
             .limit(1)
         )
-    ).first()
-    return _notification(row) if row else None
+        return found is not None
 
+    async def last_told(self, *, order_id: str, channel: str) -> Notification | None:
+        row = (
+            await self._session.scalars(
+                select(NotificationRow)
+                .where(
+                    col(NotificationRow.order_id) == order_id,
+                    col(NotificationRow.channel) == channel,
+                    col(NotificationRow.status) == NotificationStatus.SENT.value,
+                )
+                .order_by(col(NotificationRow.version).desc())
+                .limit(1)
+            )
+        ).first()
+        return _notification(row) if row else None
 
-async def get_for_update(session: AsyncSession, notification_id: uuid.UUID) -> Notification | None:
-    row = (
-        await session.scalars(
-            select(NotificationRow)
-            .where(col(NotificationRow.id) == notification_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
-    return _notification(row) if row else None
+    async def get_for_update(self, notification_id: uuid.UUID) -> Notification | None:
+        row = (
+            await self._session.scalars(
+                select(NotificationRow)
+                .where(col(NotificationRow.id) == notification_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).first()
+        return _notification(row) if row else None
 
-
-async def save(session: AsyncSession, notification: Notification) -> None:
-    """Writes back what changed since it was loaded, in one statement; nothing if nothing did."""
-    changes = notification.changes()
-    if not changes:
-        return
-    message = changes.pop("message", None)
-    values: dict[str, Any] = {
-        name: value.value if isinstance(value, NotificationStatus) else value
-        for name, value in changes.items()
-    }
-    if message is not None:
-        values |= {
-            "kind": message.kind.value,
-            "recipient": message.recipient,
-            "subject": message.subject,
-            "body": message.body,
+    async def save(self, notification: Notification) -> None:
+        changes = notification.changes()
+        if not changes:
+            return
+        message = changes.pop("message", None)
+        values: dict[str, Any] = {
+            name: value.value if isinstance(value, NotificationStatus) else value
+            for name, value in changes.items()
         }
-    await session.execute(
-        update(NotificationRow)
-        .where(col(NotificationRow.id) == notification.id)
-        .values(values)
-        # The loaded row objects are never changed in place: nothing in the session to sync.
-        .execution_options(synchronize_session=False)
-    )
+        if message is not None:
+            values |= {
+                "kind": message.kind.value,
+                "recipient": message.recipient,
+                "subject": message.subject,
+                "body": message.body,
+            }
+        await self._session.execute(
+            update(NotificationRow)
+            .where(col(NotificationRow.id) == notification.id)
+            .values(values)
+            # The loaded row objects are never changed in place: nothing in the session to sync.
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _notification(row: NotificationRow) -> Notification:
