@@ -27,6 +27,7 @@ from shared.messaging.decoder import make_json_decoder
 from shared.messaging.guard import ConsumeGuard, RetryPolicy
 from shared.messaging.outbox_relay import OutboxRelay
 from shared.messaging.producer import make_producer
+from shared.messaging.subscriptions import join_as_static_members
 from shared.observability import GaugeReader, Metrics, http_routes, refresh_gauges
 from shared.settings import Settings
 from shared.tracing import make_tracer_provider
@@ -124,6 +125,8 @@ def build_app(
         ],
     )
     broker.include_router(router)
+    if settings.instance_id:
+        join_as_static_members(broker, instance_id=settings.instance_id)
     background = (partial(refresh_gauges, gauges=gauges), *background)
     app = AsgiFastStream(broker, asgi_routes=http_routes(runtime, broker))
     app.context.set_global("runtime", runtime)

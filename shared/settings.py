@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     # Metrics and health endpoints; 0 picks a free port (it is logged).
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=0, ge=0, le=65535)
+    # This process's name in its service's consumer group (static membership, KIP-345): restarted
+    # under the same name within the session timeout, it takes its partitions back without a
+    # rebalance. Two live processes of one service must never share a name (the broker fences
+    # the older); unset: a new member on every start, and a rebalance on every start and stop.
+    instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,100}$")
     metrics_interval_seconds: PositiveFloat = 5.0
     metrics_top_skus: PositiveInt = 20
     log_format: Literal["json", "text"] = "json"

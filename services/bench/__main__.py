@@ -18,13 +18,14 @@ from services.bench.drive import Shop, Watcher
 from services.bench.hot import hot_sku
 from services.bench.phases import Bench, intake_and_fill, steady, warm_up
 from services.bench.processes import Usage, usage_of
+from services.bench.restarts import restart, services, start
 from services.bench.stats import Figure, table
 from shared.contracts.topics import ORDERS_STATUS_CHANGED
 from shared.messaging.connection import kafka_options
 from shared.settings import get_settings
 
 app = typer.Typer(add_completion=False)
-PHASES = ("intake", "steady", "hot")
+PHASES = ("intake", "steady", "hot", "start", "restart")
 
 
 @app.command()
@@ -38,7 +39,8 @@ def run(
     timeout: float = typer.Option(3_600, help="longest wait for one phase, seconds"),
     state_dir: Path = typer.Option(Path(".stack"), help="where the services' pid files are kept"),
 ) -> None:
-    """Intake and fill, steady stream, hot SKU; RSS and CPU of every service."""
+    """Intake and fill, steady stream, hot SKU, start and restart; RSS and CPU of every
+    service (up to the start phase, which replaces the processes)."""
     chosen = [p.strip() for p in phases.split(",") if p.strip()]
     unknown = set(chosen) - set(PHASES)
     if unknown:
@@ -54,6 +56,7 @@ def run(
             _run(
                 kafka, chosen, orders, skus, steady_rate, steady_seconds, hot_lines, timeout,
                 _pids(state_dir) | {f"floor hop {n}": p.pid for n, p in enumerate(hops, 1)},
+                state_dir,
             )
         )  # fmt: skip
     finally:
@@ -75,6 +78,7 @@ def run(
 async def _run(
     kafka: dict[str, Any], chosen: list[str], orders: int, skus: int, steady_rate: float,
     steady_seconds: float, hot_lines: int, timeout: float, pids: dict[str, int],
+    state_dir: Path,
 ) -> tuple[list[Figure], dict[str, Usage]]:  # fmt: skip
     shop = Shop(kafka)
     status = Watcher(kafka, ORDERS_STATUS_CHANGED.name)
@@ -95,6 +99,12 @@ async def _run(
         if "hot" in chosen:
             figures += _shown(await hot_sku(db, shop, status, lines=hot_lines, timeout=timeout))
         after = {name: usage_of(pid) for name, pid in pids.items()}
+        # One view of the processes for both phases: the first restarts them as its children.
+        fleet = services(state_dir)
+        if "start" in chosen:
+            figures += _shown(await start(bench, fleet))
+        if "restart" in chosen:
+            figures += _shown(await restart(bench, fleet))
     finally:
         await floor_out.stop()
         await status.stop()

@@ -14,7 +14,7 @@ from services.notifier.channels.webhook import WebhookChannel
 from services.notifier.dispatcher import run_dispatcher
 from services.notifier.unit_of_work import NotifierUnitOfWork
 from shared.contracts.headers import NOTIFICATION_ID, REPLAYED_FROM
-from shared.contracts.outputs import OrderStatusChanged
+from shared.contracts.outputs import OrderStatusChangedReadBack
 from shared.contracts.topics import ORDERS_STATUS_CHANGED
 from shared.messaging.records import delivered
 from shared.messaging.subscriptions import consumes
@@ -37,7 +37,7 @@ def enabled_channels(settings: Settings) -> list[str]:
 
 @consumes(router, ORDERS_STATUS_CHANGED, service=SERVICE)
 async def on_statuses_changed(
-    changes: list[OrderStatusChanged], message: KafkaMessage, runtime: Runtime = Context()
+    changes: list[OrderStatusChangedReadBack], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
     async with NotifierUnitOfWork(runtime.session_factory, source=runtime.service) as uow:
         news = []

@@ -34,7 +34,7 @@ from shared.contracts.headers import (
     NOTIFICATION_ID,
     event_id,
 )
-from shared.contracts.outputs import OrderStatusChanged
+from shared.contracts.outputs import OrderStatusChanged, OrderStatusChangedReadBack
 from shared.contracts.topics import ORDERS_STATUS_CHANGED
 from shared.messaging.errors import PoisonMessage
 
@@ -184,10 +184,10 @@ async def _compose(
     order_id = notification.order_id
     picture = await notifications.latest(order_id)
     assert picture is not None, "a notification is only scheduled after its picture is stored"
-    latest = OrderStatusChanged.model_validate(picture)
+    latest = OrderStatusChangedReadBack.model_validate(picture)
     told_one = await notifications.last_told(order_id=order_id, channel=notification.channel)
     told = (
-        OrderStatusChanged.model_validate(told_one.picture)
+        OrderStatusChangedReadBack.model_validate(told_one.picture)
         if told_one and told_one.picture
         else None
     )

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from faststream import AckPolicy
-from faststream.kafka import KafkaRouter
+from faststream.kafka import KafkaBroker, KafkaRouter
 
 from shared.contracts.topics import Topic
 
@@ -19,6 +19,11 @@ def group_id(service: str) -> str:
 # The wait applies only when nothing is there to read.
 BATCH_MAX_RECORDS = 500
 BATCH_WAIT_MS = 100
+# A member learns of a rebalance at its next heartbeat, and a start joins one consumer per
+# topic, each join a rebalance: at aiokafka's default of 3 s, a service's start stalled for
+# seconds per topic. A dead member is noticed after the session timeout (aiokafka's default).
+HEARTBEAT_INTERVAL_MS = 500
+SESSION_TIMEOUT_MS = 10_000
 
 
 def consumes(router: KafkaRouter, topic: Topic, *, service: str) -> Callable[[Handler], Handler]:
@@ -37,6 +42,21 @@ def consumes(router: KafkaRouter, topic: Topic, *, service: str) -> Callable[[Ha
             batch=True,
             max_records=BATCH_MAX_RECORDS,
             batch_timeout_ms=BATCH_WAIT_MS,
+            heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+            session_timeout_ms=SESSION_TIMEOUT_MS,
             description=topic.description,
         ),
     )
+
+
+def join_as_static_members(broker: KafkaBroker, *, instance_id: str) -> None:
+    """Names every consumer of this process in its group (static membership, KIP-345), one name
+    per topic since each subscriber is a consumer of its own: a process killed and started again
+    under the same `instance_id` rejoins with its old assignment, and the group does not stall
+    for a rebalance (which waits for the dead member's session to time out).
+
+    FastStream takes `group_instance_id` only where the subscriber is declared, at import, before
+    settings are read; its consumer arguments are filled in here instead, before the start."""
+    for subscriber in broker.subscribers:
+        topics = "+".join(sorted(subscriber.topic_names))  # type: ignore[attr-defined]
+        subscriber._connection_args["group_instance_id"] = f"{instance_id}.{topics}"  # type: ignore[attr-defined]

@@ -55,3 +55,24 @@ async def test_a_consumer_killed_mid_stream_loses_and_doubles_nothing(
     fleet.wait_ready(replacement)
     await work.wait_settled(db)
     await work.check(db, status_changes)
+
+
+async def test_a_named_instance_killed_and_started_again_under_its_name_loses_nothing(
+    fleet: Fleet, shop: EdgeClient, status_changes: TopicTail, db: asyncpg.Connection
+) -> None:
+    """Static membership: the replacement takes the dead member's place in the group at once,
+    with its partitions, and picks up at the offsets the dead one committed."""
+    named = {"BACKORDER_INSTANCE_ID": "e2e-order-static"}
+    target = fleet.start("order", env=named)
+    work = Workload.new()
+    await work.publish(shop, orders=90, seed=5)
+    await asyncio.wait_for(_wait_for_progress(db, work, 10), timeout=120)
+    fleet.kill(target)
+    replacement = fleet.start("order", wait=False, env=named)
+    try:
+        await work.publish(shop, orders=30, seed=6)
+        fleet.wait_ready(replacement)
+        await work.wait_settled(db)
+        await work.check(db, status_changes)
+    finally:
+        fleet.stop(replacement)

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.contracts.inputs import CancelRequested, OrderPlaced, SkuPolicy, StockReceived
+from shared.contracts.outputs import OrderStatusChanged, OrderStatusChangedReadBack
 from shared.messaging.errors import poison_reason
 
 
@@ -91,3 +92,38 @@ def test_database_conditions_are_retried_and_statement_errors_are_not(
 
     wrapped = DBAPIError("statement", {}, _DatabaseSays(sqlstate))
     assert is_transient(wrapped) is transient
+
+
+def _untitled(schema: object) -> object:
+    """A JSON Schema without the names and prose that differ between a model and its variant."""
+    if isinstance(schema, dict):
+        return {
+            key: _untitled(value)
+            for key, value in schema.items()
+            if key not in {"title", "description", "$ref", "$defs"}
+        }
+    if isinstance(schema, list):
+        return [_untitled(item) for item in schema]
+    return schema
+
+
+def test_the_status_change_read_back_is_the_published_contract() -> None:
+    """The notifier reads orders.status-changed through a variant that skips the e-mail check
+    made at intake: the same schema, field for field, and the same message once read."""
+    published = OrderStatusChanged.model_json_schema()
+    read_back = OrderStatusChangedReadBack.model_json_schema()
+    assert _untitled(read_back) == _untitled(published)
+    assert sorted(map(repr, map(_untitled, read_back["$defs"].values()))) == sorted(
+        map(repr, map(_untitled, published["$defs"].values()))
+    )
+    message = {
+        "order_id": "o-1", "status": "backordered", "version": 3, "reason": None,
+        "occurred_at": "2026-12-07T20:00:00Z", "priority": "standard",
+        "customer": {"id": "c-1", "email": "alice@example.com", "name": "Alice"},
+        "lines": [{"line_id": "1", "sku": "MUG", "quantity": 2, "allocated": 0,
+                   "backordered": 2, "rejected": 0, "status": "backordered",
+                   "queue_position": 5}],
+    }  # fmt: skip
+    assert OrderStatusChangedReadBack.model_validate(message).model_dump(
+        mode="json"
+    ) == OrderStatusChanged.model_validate(message).model_dump(mode="json")

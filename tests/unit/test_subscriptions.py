@@ -3,8 +3,9 @@
 import pytest
 from faststream import AckPolicy
 
-from services.bootstrap import SERVICES
+from services.bootstrap import SERVICES, create_app
 from shared.contracts.topics import ALL_TOPICS
+from shared.settings import Settings
 
 SUBSCRIBERS = [
     (name, subscriber) for name, spec in SERVICES.items() for subscriber in spec.router.subscribers
@@ -27,3 +28,27 @@ def test_every_declared_topic_has_its_consumers() -> None:
         for consumer in topic.consumers:
             if consumer in SERVICES:
                 assert (consumer, topic.name) in consumed, (consumer, topic.name)
+
+
+@pytest.mark.asyncio  # the app's Kafka clients want a running loop
+@pytest.mark.parametrize("service", list(SERVICES))
+async def test_a_named_instance_joins_under_names_of_its_own(service: str) -> None:
+    """With BACKORDER_INSTANCE_ID every consumer of the process is a static member under a name
+    that is the same on every start (so a restart takes the old place back) and differs from its
+    other consumers' (one name per member of the group)."""
+
+    async def names(instance_id: str | None) -> list[object]:
+        app = create_app(service, Settings(instance_id=instance_id))
+        assert app.broker is not None
+        found = [
+            sub._connection_args.get("group_instance_id")  # type: ignore[attr-defined]
+            for sub in app.broker.subscribers
+        ]
+        await app.context.get("runtime").producer.stop()  # never started, but owns a client
+        return found
+
+    first = await names(f"{service}-7")
+    assert len(set(first)) == len(first)
+    assert all(str(name).startswith(f"{service}-7.") for name in first)
+    assert await names(f"{service}-7") == first
+    assert set(await names(f"{service}-8")).isdisjoint(first)

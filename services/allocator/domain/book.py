@@ -144,7 +144,8 @@ class SkuBook:
         self._lines[line.key] = line
         self._tell(line)
         line.requested_at = now
-        if await self._head() is None:
+        # Nothing on hand: no need to know whether anyone waits ahead (a read of the queue).
+        if self.state.available and await self._head() is None:
             line.allocated = min(self.state.available, line.quantity)
             self.state.available -= line.allocated
         missing = line.short
