@@ -9,7 +9,7 @@ from faststream.kafka import KafkaMessage, KafkaRouter
 
 from services.order import handlers
 from services.order.domain import fitting
-from services.order.repository import Orders
+from services.order.unit_of_work import OrderUnitOfWork
 from shared.contracts.inputs import CancelRequested, OrderPlaced, SubstitutionRequested
 from shared.contracts.internal import (
     AllocateLine,
@@ -26,7 +26,6 @@ from shared.contracts.topics import (
     ORDERS_STATUS_CHANGED,
     ORDERS_SUBSTITUTION_REQUESTED,
 )
-from shared.db.progress import handled_timestamps, record_progress
 from shared.messaging.connection import kafka_options
 from shared.messaging.errors import is_transient
 from shared.messaging.position import SourcePosition
@@ -58,25 +57,20 @@ async def on_orders_placed(
     orders: list[OrderPlaced], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
     placed = delivered(orders, message)
-    async with runtime.unit_of_work() as uow:
-        stored = Orders(uow.session)
-        await stored.open([order.order_id for order in orders], with_early_cancels=True)
-        await stored.read_purchases(order.customer.id for order in orders)
+    async with _unit_of_work(runtime) as uow:
+        await uow.orders.open([order.order_id for order in orders], with_early_cancels=True)
+        await uow.orders.read_purchases(order.customer.id for order in orders)
         for item in placed:
             with item.handling():
                 await handlers.place_order(
                     item.body,
                     uow=uow,
-                    orders=stored,
                     picture_limit=_picture_limit(runtime),
                     tiers=runtime.settings.tiers,
                 )
-        await stored.write()
         # How far orders were read decides when an early cancel's order "did not arrive".
         for newest in _newest_per_partition(placed):
-            await record_progress(
-                uow.session, consumer=SERVICE, topic=ORDERS_PLACED.name, position=newest
-            )
+            await uow.record_progress(consumer=SERVICE, topic=ORDERS_PLACED.name, position=newest)
         await runtime.committed(uow)
 
 
@@ -84,23 +78,20 @@ async def on_orders_placed(
 async def on_cancels_requested(
     requests: list[CancelRequested], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
-    async with runtime.unit_of_work() as uow:
-        stored = Orders(uow.session)
-        await stored.open([request.order_id for request in requests])
+    async with _unit_of_work(runtime) as uow:
+        await uow.orders.open([request.order_id for request in requests])
         for item in delivered(requests, message):
             record = item.record
             with item.handling():
                 await handlers.request_cancellation(
                     item.body,
                     uow=uow,
-                    orders=stored,
                     cause=item.cause,
                     requested_at=datetime.fromtimestamp(record.timestamp / 1000, UTC),
                     key=record.key,
                     value=record.value,
                     headers=list(record.headers),
                 )
-        await stored.write()
         await runtime.committed(uow)
 
 
@@ -108,13 +99,12 @@ async def on_cancels_requested(
 async def on_substitutions_requested(
     requests: list[SubstitutionRequested], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
-    async with runtime.unit_of_work() as uow:
-        stored = Orders(uow.session)
-        await stored.open([request.order_id for request in requests])
+    async with _unit_of_work(runtime) as uow:
+        await uow.orders.open([request.order_id for request in requests])
         for item in delivered(requests, message):
             with item.handling():
                 await handlers.request_substitution(
-                    item.body, uow=uow, orders=stored, picture_limit=_picture_limit(runtime)
+                    item.body, uow=uow, picture_limit=_picture_limit(runtime)
                 )
         await runtime.committed(uow)
 
@@ -123,20 +113,21 @@ async def on_substitutions_requested(
 async def on_line_allocations_changed(
     changes: list[LineAllocationChanged], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
-    async with runtime.unit_of_work() as uow:
-        stored = Orders(uow.session)
-        await handlers.open_for_allocation_news(changes, orders=stored)
+    async with _unit_of_work(runtime) as uow:
+        await handlers.open_for_allocation_news(changes, uow=uow)
         for item in delivered(changes, message):
             with item.handling():
                 await handlers.record_allocation(
                     item.body,
                     uow=uow,
-                    orders=stored,
                     picture_limit=_picture_limit(runtime),
                     tiers=runtime.settings.tiers,
                 )
-        await stored.write()
         await runtime.committed(uow)
+
+
+def _unit_of_work(runtime: Runtime) -> OrderUnitOfWork:
+    return OrderUnitOfWork(runtime.session_factory, source=runtime.service)
 
 
 def _newest_per_partition(placed: list[Delivered[OrderPlaced]]) -> list[SourcePosition]:
@@ -159,7 +150,7 @@ async def sweep_expired_cancellations(runtime: Runtime) -> None:
     while True:
         expired = 0
         try:
-            async with runtime.unit_of_work() as uow:
+            async with _unit_of_work(runtime) as uow:
                 overdue = await handlers.cancellations_overdue(uow=uow, waited=waited)
             if overdue:
                 expired = await _dead_letter_cancellations_whose_order_did_not_come(runtime, waited)
@@ -174,8 +165,8 @@ async def sweep_expired_cancellations(runtime: Runtime) -> None:
 async def _dead_letter_cancellations_whose_order_did_not_come(
     runtime: Runtime, waited: timedelta
 ) -> int:
-    async with runtime.unit_of_work() as uow:
-        handled = await handled_timestamps(uow.session, consumer=SERVICE, topic=ORDERS_PLACED.name)
+    async with _unit_of_work(runtime) as uow:
+        handled = await uow.handled_timestamps(consumer=SERVICE, topic=ORDERS_PLACED.name)
     orders_read_until = await read_until(
         kafka_options(runtime.settings),
         group=group_id(SERVICE),
@@ -185,7 +176,7 @@ async def _dead_letter_cancellations_whose_order_did_not_come(
     )
     if orders_read_until is None:
         return 0
-    async with runtime.unit_of_work() as uow:
+    async with _unit_of_work(runtime) as uow:
         expired = await handlers.dead_letter_expired_cancellations(
             uow=uow, waited=waited, orders_read_until=orders_read_until
         )

@@ -4,12 +4,11 @@ import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from services.order import repository
 from services.order.domain import fitting
 from services.order.domain.customers import is_returning
 from services.order.domain.model import Order, OrderLine, SubstitutionRefused
-from services.order.repository import Orders
 from services.order.tables import PendingCancellationRow
+from services.order.unit_of_work import OrderWork
 from shared.contracts.headers import event_id
 from shared.contracts.inputs import CancelRequested, OrderPlaced, SubstitutionRequested
 from shared.contracts.internal import (
@@ -25,7 +24,6 @@ from shared.contracts.topics import (
     ORDERS_STATUS_CHANGED,
 )
 from shared.db.tables import decode_headers, encode_headers
-from shared.db.unit_of_work import UnitOfWork
 from shared.messaging.dead_letter import dead_letter_headers
 from shared.messaging.errors import PoisonMessage
 from shared.priority import PriorityTiers
@@ -36,11 +34,11 @@ CONSUMER = "order"
 async def place_order(
     placed: OrderPlaced,
     *,
-    uow: UnitOfWork,
-    orders: Orders,
+    uow: OrderWork,
     picture_limit: int,
     tiers: PriorityTiers = PriorityTiers(),
 ) -> None:
+    orders = uow.orders
     existing = await orders.get(placed.order_id)
     if existing is not None:
         if existing.same_as(placed):
@@ -85,7 +83,7 @@ async def place_order(
 
 
 def _request_allocation(
-    uow: UnitOfWork, order: Order, lines: list[OrderLine], *, returning: bool, rank: int
+    uow: OrderWork, order: Order, lines: list[OrderLine], *, returning: bool, rank: int
 ) -> None:
     for line in lines:
         uow.publish(
@@ -110,18 +108,17 @@ def _request_allocation(
 async def request_cancellation(
     request: CancelRequested,
     *,
-    uow: UnitOfWork,
-    orders: Orders,
+    uow: OrderWork,
     cause: str,
     requested_at: datetime,
     key: bytes | None,
     value: bytes,
     headers: Sequence[tuple[str, bytes]],
 ) -> None:
+    orders = uow.orders
     order = await orders.get(request.order_id)
     if order is None:
-        await repository.remember_cancellation(
-            uow.session,
+        await orders.remember_cancellation(
             PendingCancellationRow(
                 fingerprint=hashlib.sha256((key or b"") + b"\x00" + value).hexdigest(),
                 cause=cause,
@@ -157,13 +154,13 @@ async def request_cancellation(
 
 
 async def request_substitution(
-    request: SubstitutionRequested, *, uow: UnitOfWork, orders: Orders, picture_limit: int
+    request: SubstitutionRequested, *, uow: OrderWork, picture_limit: int
 ) -> None:
     """Checked against what the order was last told; the line's SKU book then closes its
     waiting part, and that news requests the line for the alternative (`record_allocation`).
     An unknown order is dead-lettered at once: a customer learns that a line waits, and
     which alternatives it has, only from a version this service published of a stored order."""
-    order = await orders.get(request.order_id)
+    order = await uow.orders.get(request.order_id)
     if order is None:
         raise PoisonMessage(f"unknown order {request.order_id}")
     try:
@@ -189,11 +186,12 @@ async def request_substitution(
 
 
 async def open_for_allocation_news(
-    changes: Sequence[LineAllocationChanged], *, orders: Orders
+    changes: Sequence[LineAllocationChanged], *, uow: OrderWork
 ) -> None:
     """Locks and reads a batch's orders, and asks once whether the customers of those that
     take a substitute bought here before: each answer is then the same as if its news had
-    come alone (see `Orders.read_purchases`)."""
+    come alone (see `OrdersRepository.read_purchases`)."""
+    orders = uow.orders
     await orders.open([change.order_id for change in changes])
     substituting = {change.order_id for change in changes if change.substituted_by}
     await orders.read_purchases(order.customer.id for order in await orders.opened(substituting))
@@ -202,11 +200,11 @@ async def open_for_allocation_news(
 async def record_allocation(
     change: LineAllocationChanged,
     *,
-    uow: UnitOfWork,
-    orders: Orders,
+    uow: OrderWork,
     picture_limit: int,
     tiers: PriorityTiers = PriorityTiers(),
 ) -> None:
+    orders = uow.orders
     order = await orders.get(change.order_id)
     if order is None:
         raise PoisonMessage(f"allocation news for unknown order {change.order_id}")
@@ -229,20 +227,19 @@ async def record_allocation(
         _publish_if_changed(uow, order, picture_limit=picture_limit, tiers=tiers)
 
 
-async def cancellations_overdue(*, uow: UnitOfWork, waited: timedelta) -> bool:
+async def cancellations_overdue(*, uow: OrderWork, waited: timedelta) -> bool:
     """Whether any early cancel has waited longer than `waited` by the wall clock: only then
     is it worth asking how far the orders' consumer has read."""
-    return await repository.any_cancellation_overdue(uow.session, before=datetime.now(UTC) - waited)
+    return await uow.orders.any_cancellation_overdue(before=datetime.now(UTC) - waited)
 
 
 async def dead_letter_expired_cancellations(
-    *, uow: UnitOfWork, waited: timedelta, orders_read_until: datetime
+    *, uow: OrderWork, waited: timedelta, orders_read_until: datetime
 ) -> int:
     """Dead-letters the early cancels whose order did not arrive: requested more than `waited`
     before the time up to which every order published has been read (the shop's clock), and
     received more than `waited` ago (this service's clock, in case the shop's runs late)."""
-    rows = await repository.take_overdue_cancellations(
-        uow.session,
+    rows = await uow.orders.take_overdue_cancellations(
         requested_before=orders_read_until - waited,
         received_before=datetime.now(UTC) - waited,
         limit=100,
@@ -253,7 +250,7 @@ async def dead_letter_expired_cancellations(
     return len(rows)
 
 
-def _dead_letter_cancellation(uow: UnitOfWork, row: PendingCancellationRow, reason: str) -> None:
+def _dead_letter_cancellation(uow: OrderWork, row: PendingCancellationRow, reason: str) -> None:
     topic, partition, offset = row.cause.rsplit("/", 2)
     uow.publish_raw(
         topic=ORDERS_CANCEL_REQUESTED.dlq,
@@ -270,7 +267,7 @@ def _dead_letter_cancellation(uow: UnitOfWork, row: PendingCancellationRow, reas
 
 
 def _publish_if_changed(
-    uow: UnitOfWork, order: Order, *, picture_limit: int, tiers: PriorityTiers
+    uow: OrderWork, order: Order, *, picture_limit: int, tiers: PriorityTiers
 ) -> None:
     picture = order.next_picture()
     if picture is None:

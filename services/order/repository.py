@@ -1,10 +1,11 @@
 """Reads and writes orders for one unit of work. A batch locks and reads all its orders at once
 and writes them back at the end, one statement for each kind of change; a use case in between
-works on plain domain objects."""
+works on plain domain objects. All of the order service's SQL on its own tables is here."""
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Row, and_, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -53,16 +54,114 @@ _UPDATE_LINE = (
 )
 
 
-class Orders:
-    """The orders one unit of work locked, read, placed or changed."""
+class OrdersRepository(Protocol):
+    """The orders one unit of work locked, read, placed or changed, and the cancels that came
+    before their order."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-        self._locked: set[str] = set()
+    async def open(self, order_ids: Iterable[str], *, with_early_cancels: bool = False) -> None:
+        """Locks and reads every order of a batch (and takes the cancels that came before
+        them), so the batch's use cases find them in memory. Each order is locked before its
+        row exists, so a cancel and its order never miss each other."""
+        ...
+
+    async def get(self, order_id: str) -> Order | None: ...
+
+    async def opened(self, order_ids: Iterable[str]) -> list[Order]:
+        """The named orders this unit of work read that exist."""
+        ...
+
+    async def read_purchases(self, customer_ids: Iterable[str]) -> None:
+        """Which of a batch's customers bought here before, asked once. The orders this unit
+        of work read are left out of it and judged as they stand in memory when asked
+        (`bought_before`): news earlier in the batch may have changed them, and the answer for
+        one order must not depend on what else shares its batch. Either way an order counts
+        with the status its customer was last told."""
+        ...
+
+    async def bought_before(self, customer_id: str, *, besides: str | None = None) -> bool:
+        """Whether the customer has an order here that is a purchase, other than `besides`
+        (an order does not make its own customer returning). Orders placed in this unit of
+        work are undecided, so they never count for each other."""
+        ...
+
+    def place(self, order: Order) -> None:
+        """Inserted whole when the unit of work commits."""
+        ...
+
+    def changed(self, order: Order) -> None:
+        """Its state is written when the unit of work commits; a change not declared here
+        is lost."""
+        ...
+
+    async def early_cancels(self, order_id: str) -> list[PendingCancellationRow]:
+        """The cancels that arrived before this order, oldest first, taken: only once."""
+        ...
+
+    async def remember_cancellation(self, pending: PendingCancellationRow) -> None:
+        """Keeps a cancel until its order arrives; a redelivery (same fingerprint) is kept
+        once."""
+        ...
+
+    async def any_cancellation_overdue(self, *, before: datetime) -> bool: ...
+
+    async def take_overdue_cancellations(
+        self, *, requested_before: datetime, received_before: datetime, limit: int
+    ) -> Sequence[PendingCancellationRow]:
+        """Takes (oldest first, at most `limit`) the cancels requested and received before
+        these times; one another unit of work holds is left to it."""
+        ...
+
+
+class OrdersInHand(ABC):
+    """What one unit of work holds of the orders: those it read (None: not there), placed or
+    declared changed, and the early cancels it took. Where they come from and go is the
+    subclass's: the database, or memory in the tests' fake."""
+
+    def __init__(self) -> None:
         self._read: dict[str, Order | None] = {}
         self._placed: dict[str, Order] = {}
         self._changed: dict[str, Order] = {}
         self._early_cancels: dict[str, list[PendingCancellationRow]] = {}
+
+    @abstractmethod
+    async def open(self, order_ids: Iterable[str], *, with_early_cancels: bool = False) -> None:
+        """Fills `_read` (and `_early_cancels` when asked) for the orders not read yet."""
+
+    async def get(self, order_id: str) -> Order | None:
+        await self.open([order_id])
+        return self._read[order_id]
+
+    async def opened(self, order_ids: Iterable[str]) -> list[Order]:
+        order_ids = set(order_ids)
+        await self.open(order_ids)
+        found = (self._read.get(order_id) for order_id in sorted(order_ids))
+        return [order for order in found if order is not None]
+
+    def place(self, order: Order) -> None:
+        self._read[order.order_id] = order
+        self._placed[order.order_id] = order
+
+    def changed(self, order: Order) -> None:
+        # A placed order is written whole.
+        if order.order_id not in self._placed:
+            self._changed[order.order_id] = order
+
+    async def early_cancels(self, order_id: str) -> list[PendingCancellationRow]:
+        await self.open([order_id], with_early_cancels=True)
+        return self._early_cancels.pop(order_id, [])
+
+    def _unwritten(self) -> tuple[list[Order], list[Order]]:
+        """The orders placed, and those changed, since they were last handed over."""
+        placed, changed = list(self._placed.values()), list(self._changed.values())
+        self._placed, self._changed = {}, {}
+        return placed, changed
+
+
+class SqlOrdersRepository(OrdersInHand):
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__()
+        self._session = session
+        self._locked: set[str] = set()
         # Whether each customer asked about has an order here that was a purchase, among
         # those this unit of work had not read when it asked; the orders it had read are
         # judged in memory.
@@ -73,31 +172,15 @@ class Orders:
         self._stored_lines: dict[str, set[str]] = {}
 
     async def open(self, order_ids: Iterable[str], *, with_early_cancels: bool = False) -> None:
-        """Locks and reads every order of a batch (and takes the cancels that came before
-        them): a handful of statements, whatever the batch's size."""
+        # A handful of statements, whatever the batch's size.
         order_ids = set(order_ids)
         await self._lock(order_ids)
         await self._load(order_ids)
         if with_early_cancels:
             await self._take_early_cancels(order_ids)
 
-    async def get(self, order_id: str) -> Order | None:
-        await self.open([order_id])
-        return self._read[order_id]
-
-    async def opened(self, order_ids: Iterable[str]) -> list[Order]:
-        """The named orders this unit of work read that exist."""
-        order_ids = set(order_ids)
-        await self.open(order_ids)
-        found = (self._read.get(order_id) for order_id in sorted(order_ids))
-        return [order for order in found if order is not None]
-
     async def read_purchases(self, customer_ids: Iterable[str]) -> None:
-        """Which of a batch's customers bought here before, in one statement. The orders this
-        unit of work read are left out of it and judged as they stand in memory when asked
-        (`bought_before`): news earlier in the batch may have changed them, and the answer for
-        one order must not depend on what else shares its batch. Either way an order counts
-        with the status its customer was last told."""
+        # One statement for the batch's customers.
         wanted = sorted(set(customer_ids) - self._bought.keys())
         if not wanted:
             return
@@ -116,9 +199,6 @@ class Orders:
         self._judged_in_memory.update(dict.fromkeys(wanted, in_memory))
 
     async def bought_before(self, customer_id: str, *, besides: str | None = None) -> bool:
-        """Whether the customer has an order here that is a purchase, other than `besides`
-        (an order does not make its own customer returning). Orders placed in this unit of
-        work are undecided, so they never count for each other."""
         await self.read_purchases([customer_id])
         if self._bought[customer_id]:
             return True
@@ -131,24 +211,43 @@ class Orders:
             for order in self._read.values()
         )
 
-    def place(self, order: Order) -> None:
-        self._read[order.order_id] = order
-        self._placed[order.order_id] = order
+    async def remember_cancellation(self, pending: PendingCancellationRow) -> None:
+        values = pending.model_dump(exclude={"id"})
+        await self._session.execute(
+            insert(PendingCancellationRow)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["fingerprint"])
+        )
 
-    def changed(self, order: Order) -> None:
-        if order.order_id not in self._placed:
-            self._changed[order.order_id] = order
+    async def any_cancellation_overdue(self, *, before: datetime) -> bool:
+        found = await self._session.scalar(
+            select(col(PendingCancellationRow.id))
+            .where(_overdue(requested_before=before, received_before=before))
+            .limit(1)
+        )
+        return found is not None
 
-    async def early_cancels(self, order_id: str) -> list[PendingCancellationRow]:
-        """The cancels that arrived before this order, oldest first, taken: only once."""
-        await self.open([order_id], with_early_cancels=True)
-        return self._early_cancels.pop(order_id, [])
+    async def take_overdue_cancellations(
+        self, *, requested_before: datetime, received_before: datetime, limit: int
+    ) -> Sequence[PendingCancellationRow]:
+        # Locked rows belong to another sweeper, or to the order taking them on arrival.
+        rows = (
+            await self._session.scalars(
+                select(PendingCancellationRow)
+                .where(_overdue(requested_before=requested_before, received_before=received_before))
+                .order_by(col(PendingCancellationRow.id))
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        await self._forget(rows)
+        return rows
 
     async def write(self) -> None:
-        """Placed orders are inserted whole; changed ones have their state updated."""
+        """Placed orders are inserted whole; changed ones have their state updated. Called
+        by the unit of work's commit."""
         now = datetime.now(UTC)
-        placed, changed = list(self._placed.values()), list(self._changed.values())
-        self._placed, self._changed = {}, {}
+        placed, changed = self._unwritten()
         if placed:
             await self._session.execute(
                 insert(_orders), [{**_identity(o), **_state(o, now)} for o in placed]
@@ -230,10 +329,19 @@ class Orders:
                 .with_for_update()
             )
         ).all()
-        await _forget(self._session, rows)
+        await self._forget(rows)
         self._early_cancels.update({order_id: [] for order_id in wanted})
         for row in rows:
             self._early_cancels[row.order_id].append(row)
+
+    async def _forget(self, rows: Sequence[PendingCancellationRow]) -> None:
+        """Deletes pending cancels taken under lock, in this unit of work's transaction."""
+        if rows:
+            await self._session.execute(
+                delete(PendingCancellationRow).where(
+                    col(PendingCancellationRow.id).in_([r.id for r in rows])
+                )
+            )
 
 
 def _order(row: Row[Any], lines: list[OrderLine]) -> Order:
@@ -282,15 +390,6 @@ def _state(order: Order, now: datetime) -> dict[str, Any]:
     }
 
 
-async def remember_cancellation(session: AsyncSession, pending: PendingCancellationRow) -> None:
-    values = pending.model_dump(exclude={"id"})
-    await session.execute(
-        insert(PendingCancellationRow)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["fingerprint"])
-    )
-
-
 def _overdue(*, requested_before: datetime, received_before: datetime) -> ColumnElement[bool]:
     """Requested (by the cancel's own timestamp) and received here long enough ago. Rows
     stored before the cancel's timestamp was kept fall back to when it was received."""
@@ -300,39 +399,3 @@ def _overdue(*, requested_before: datetime, received_before: datetime) -> Column
     return and_(
         requested < requested_before, col(PendingCancellationRow.received_at) < received_before
     )
-
-
-async def any_cancellation_overdue(session: AsyncSession, *, before: datetime) -> bool:
-    found = await session.scalar(
-        select(col(PendingCancellationRow.id))
-        .where(_overdue(requested_before=before, received_before=before))
-        .limit(1)
-    )
-    return found is not None
-
-
-async def take_overdue_cancellations(
-    session: AsyncSession, *, requested_before: datetime, received_before: datetime, limit: int
-) -> Sequence[PendingCancellationRow]:
-    """Locked rows belong to another sweeper."""
-    rows = (
-        await session.scalars(
-            select(PendingCancellationRow)
-            .where(_overdue(requested_before=requested_before, received_before=received_before))
-            .order_by(col(PendingCancellationRow.id))
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    ).all()
-    await _forget(session, rows)
-    return rows
-
-
-async def _forget(session: AsyncSession, rows: Sequence[PendingCancellationRow]) -> None:
-    """Deletes pending cancels taken under lock, in the caller's transaction."""
-    if rows:
-        await session.execute(
-            delete(PendingCancellationRow).where(
-                col(PendingCancellationRow.id).in_([r.id for r in rows])
-            )
-        )

@@ -11,11 +11,10 @@ from pydantic import BaseModel
 
 from services.order import handlers
 from services.order.domain.model import Order, OrderLine
-from services.order.repository import Orders
+from services.order.unit_of_work import OrderUnitOfWork
 from shared.contracts.inputs import Customer
 from shared.contracts.internal import AllocateLine, LineAllocationChanged
 from shared.db.engine import SessionFactory
-from shared.db.unit_of_work import UnitOfWork
 from tests.support.shop import unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -23,7 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
 
 
-class RecordingUnitOfWork(UnitOfWork):
+class RecordingUnitOfWork(OrderUnitOfWork):
     """Keeps what the use case published."""
 
     def __init__(self, sessions: SessionFactory) -> None:
@@ -40,15 +39,13 @@ async def two_waiting_orders(sessions: SessionFactory) -> tuple[Customer, list[s
     customer = Customer(id=unique("c"), email="ada@shop.example")
     mug, cup = unique("MUG"), unique("CUP")
     order_ids = [unique("o"), unique("o")]
-    async with UnitOfWork(sessions, source="order") as uow:
-        orders = Orders(uow.session)
-        await orders.open(order_ids)
+    async with OrderUnitOfWork(sessions, source="order") as uow:
+        await uow.orders.open(order_ids)
         for order_id in order_ids:
             order = Order(order_id, customer, NOW, [OrderLine("1", mug, 2)])
             order.apply(waiting(order_id, mug))
             order.next_picture()
-            orders.place(order)
-        await orders.write()
+            uow.orders.place(order)
         await uow.commit()
     return customer, order_ids, mug, cup
 
@@ -88,13 +85,9 @@ async def returning_as_requested(
     told: dict[str, bool] = {}
     for batch in batches:
         async with RecordingUnitOfWork(sessions) as uow:
-            orders = Orders(uow.session)
-            await handlers.open_for_allocation_news(batch, orders=orders)
+            await handlers.open_for_allocation_news(batch, uow=uow)
             for change in batch:
-                await handlers.record_allocation(
-                    change, uow=uow, orders=orders, picture_limit=200_000
-                )
-            await orders.write()
+                await handlers.record_allocation(change, uow=uow, picture_limit=200_000)
             await uow.commit()
             told |= {
                 e.order_id: e.returning_customer for e in uow.events if isinstance(e, AllocateLine)

@@ -9,56 +9,21 @@ import pytest
 
 from services.order import handlers
 from services.order.domain.fitting import size, worst_case
-from services.order.domain.model import Order
 from shared.contracts.inputs import OrderPlaced
 from shared.contracts.internal import LineAllocationChanged
 from shared.contracts.outputs import OrderStatusChanged
 from shared.priority import TIER_NAME_LENGTH, PriorityTiers
+from tests.support.fakes.order import FakeOrderUnitOfWork
 from tests.support.shop import order_placed
 
 TIERS = PriorityTiers(("vip", "standard"))
 
 
-class Published:
-    """The unit of work as far as publishing goes: what the handler published, by topic."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, Any]] = []
-
-    def publish(self, *, topic: str, event: Any, **_: Any) -> None:
-        self.events.append((topic, event))
-
-    def statuses(self) -> list[OrderStatusChanged]:
-        return [event for _, event in self.events if isinstance(event, OrderStatusChanged)]
-
-
-class Orders:
-    """The orders the handler reads and writes: one, kept in memory."""
-
-    def __init__(self) -> None:
-        self.stored: dict[str, Order] = {}
-
-    async def get(self, order_id: str) -> Order | None:
-        return self.stored.get(order_id)
-
-    def place(self, order: Order) -> None:
-        self.stored[order.order_id] = order
-
-    def changed(self, order: Order) -> None:
-        self.stored[order.order_id] = order
-
-    async def bought_before(self, customer_id: str, besides: str | None = None) -> bool:
-        return False
-
-    async def early_cancels(self, order_id: str) -> list[Any]:
-        return []
-
-
 def statuses_of(priority: str | None, tiers: PriorityTiers = TIERS) -> list[OrderStatusChanged]:
     async def run() -> list[OrderStatusChanged]:
-        uow, orders = Published(), Orders()
+        uow = FakeOrderUnitOfWork()
         placed = OrderPlaced.model_validate(order_placed("o1", ("SKU", 1), priority=priority))
-        kwargs: dict[str, Any] = {"uow": uow, "orders": orders, "picture_limit": 200_000}
+        kwargs: dict[str, Any] = {"uow": uow, "picture_limit": 200_000}
         await handlers.place_order(placed, tiers=tiers, **kwargs)
         news = LineAllocationChanged(
             order_id="o1",
@@ -74,7 +39,8 @@ def statuses_of(priority: str | None, tiers: PriorityTiers = TIERS) -> list[Orde
             occurred_at=datetime.now(UTC),
         )
         await handlers.record_allocation(news, tiers=tiers, **kwargs)
-        return uow.statuses()
+        told = (event["event"] for event in uow.events)
+        return [event for event in told if isinstance(event, OrderStatusChanged)]
 
     return asyncio.run(run())
 
