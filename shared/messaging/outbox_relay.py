@@ -16,6 +16,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -25,12 +28,11 @@ from aiokafka.errors import (
     RecordTooLargeError,
 )
 from prometheus_client import Counter
-from sqlalchemy import delete, func, select
-from sqlmodel import col
+from sqlalchemy import func, insert, select, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.db.engine import SessionFactory
-from shared.db.tables import OutboxMessage, OutboxParked, decode_headers
+from shared.db.tables import OutboxParked, decode_headers
 from shared.messaging.errors import is_transient
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,25 @@ _REFUSED_FOR_GOOD = (
     RecordTooLargeError,
     RecordListTooLargeError,
     InvalidTopicError,
+)
+
+
+class _Row(NamedTuple):
+    """An outbox row as the relay takes it: a plain tuple, no ORM object per event."""
+
+    id: int
+    source: str
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[Any]
+    created_at: datetime
+
+
+_TAKE_OLDEST = text(
+    "DELETE FROM outbox_message WHERE id IN ("
+    " SELECT id FROM outbox_message WHERE source = :source ORDER BY id LIMIT :limit)"
+    " RETURNING id, source, topic, key, value, headers, created_at"
 )
 
 
@@ -94,30 +115,23 @@ class OutboxRelay:
             )
             if not locked:
                 return 0
-            rows = (
-                await session.scalars(
-                    select(OutboxMessage)
-                    .where(col(OutboxMessage.source) == self._source)
-                    .order_by(col(OutboxMessage.id))
-                    .limit(self._batch_size)
-                )
-            ).all()
+            # Read and deleted in one statement: a failed send raises, the transaction rolls
+            # back and the rows are there again for the next round, in the same order.
+            taken = await session.execute(
+                _TAKE_OLDEST, {"source": self._source, "limit": self._batch_size}
+            )
+            rows = sorted((_Row(*row) for row in taken), key=attrgetter("id"))
             if not rows:
                 return 0
             refused = await self._send(rows)
             for row, error in refused:
-                self._park(session, row, error)
-            await session.execute(
-                delete(OutboxMessage).where(col(OutboxMessage.id).in_([row.id for row in rows]))
-            )
+                await self._park(session, row, error)
         return len(rows)
 
-    async def _send(
-        self, rows: Sequence[OutboxMessage]
-    ) -> list[tuple[OutboxMessage, BaseException]]:
+    async def _send(self, rows: Sequence[_Row]) -> list[tuple[_Row, BaseException]]:
         """Sends the batch; returns the rows refused for good. Raises on any other failure."""
-        refused: list[tuple[OutboxMessage, BaseException]] = []
-        pending: list[tuple[OutboxMessage, asyncio.Future[object]]] = []
+        refused: list[tuple[_Row, BaseException]] = []
+        pending: list[tuple[_Row, asyncio.Future[object]]] = []
         try:
             for row in rows:
                 try:
@@ -140,7 +154,7 @@ class OutboxRelay:
         # after it failed too. Sent again one at a time, in order, by a new producer, each row
         # shows whether it is the culprit.
         await self._renew_producer()
-        for row, _ in sorted(failed, key=lambda failure: failure[0].id or 0):
+        for row, _ in sorted(failed, key=lambda failure: failure[0].id):
             try:
                 await (await self._send_one(row))
             except _REFUSED_FOR_GOOD as error:
@@ -148,14 +162,14 @@ class OutboxRelay:
                 await self._renew_producer()
         return refused
 
-    async def _send_one(self, row: OutboxMessage) -> "asyncio.Future[object]":
+    async def _send_one(self, row: _Row) -> "asyncio.Future[object]":
         producer = await self._started_producer()
         future: asyncio.Future[object] = await producer.send(
             row.topic, value=row.value, key=row.key, headers=decode_headers(row.headers)
         )
         return future
 
-    def _park(self, session: AsyncSession, row: OutboxMessage, error: BaseException) -> None:
+    async def _park(self, session: AsyncSession, row: _Row, error: BaseException) -> None:
         reason = f"{type(error).__name__}: {error}"[:1000]
         log.error(
             "outbox row %s for %s parked, the broker refuses it for good: %s (%d bytes)",
@@ -164,11 +178,8 @@ class OutboxRelay:
             reason,
             len(row.value),
         )
-        # Both are set once the row is in the table, which is where it was read from.
-        assert row.id is not None
-        assert row.created_at is not None
-        session.add(
-            OutboxParked(
+        await session.execute(
+            insert(OutboxParked).values(
                 id=row.id,
                 source=row.source,
                 topic=row.topic,
