@@ -19,6 +19,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.backoff import Backoff
 from shared.db.engine import SessionFactory, make_engine, make_session_factory
 from shared.db.unit_of_work import UnitOfWork
 from shared.messaging.connection import faststream_security
@@ -174,6 +175,9 @@ def build_app(
     return app
 
 
+_REACH_BACKOFF = Backoff(initial=0.2, maximum=5.0)
+
+
 async def _until_reachable(start: Callable[[], Awaitable[None]], *, what: str) -> None:
     for attempt in range(1, 1_000_000):
         try:
@@ -181,4 +185,4 @@ async def _until_reachable(start: Callable[[], Awaitable[None]], *, what: str) -
             return
         except Exception as error:
             log.warning("%s not reachable yet (%s), retrying", what, error)
-            await asyncio.sleep(min(5.0, 0.2 * attempt))
+            await asyncio.sleep(_REACH_BACKOFF.delay(attempt))

@@ -27,6 +27,17 @@ from services.notifier.tables import SCHEDULED_ONLY, NotificationRow, NotifiedOr
 from shared.contracts.outputs import OrderStatusChanged
 from shared.db.locks import lock_keys, try_lock_key
 
+# One statement whatever the batch's size, so it is compiled once (a multi-row VALUES of a new
+# length was compiled afresh for every batch: a fifth of the notifier's samples in a burst).
+_REMEMBER = text(
+    "INSERT INTO notified_order (order_id, version, picture, updated_at)"
+    " SELECT order_id, version, CAST(picture AS jsonb), :now FROM unnest("
+    "CAST(:order_ids AS text[]), CAST(:versions AS integer[]), CAST(:pictures AS text[]))"
+    " AS change(order_id, version, picture)"
+    " ON CONFLICT (order_id) DO UPDATE SET version = excluded.version,"
+    " picture = excluded.picture, updated_at = excluded.updated_at"
+)
+
 
 class NotifierRepository(Protocol):
     async def lock_orders(self, order_ids: Iterable[str]) -> None:
@@ -112,22 +123,14 @@ class SqlNotifierRepository:
     async def remember(self, changes: list[OrderStatusChanged], *, now: datetime) -> None:
         if not changes:
             return
-        upsert = insert(NotifiedOrderRow).values(
-            [
-                {
-                    "order_id": change.order_id,
-                    "version": change.version,
-                    "picture": change.model_dump(mode="json"),
-                    "updated_at": now,
-                }
-                for change in changes
-            ]
-        )
         await self._session.execute(
-            upsert.on_conflict_do_update(
-                index_elements=["order_id"],
-                set_={name: upsert.excluded[name] for name in ("version", "picture", "updated_at")},
-            )
+            _REMEMBER,
+            {
+                "order_ids": [change.order_id for change in changes],
+                "versions": [change.version for change in changes],
+                "pictures": [change.model_dump_json() for change in changes],
+                "now": now,
+            },
         )
 
     async def schedule(

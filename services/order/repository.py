@@ -309,7 +309,9 @@ class SqlOrdersRepository(OrdersInHand):
             for row in await self._session.execute(
                 _SELECT_LINES.where(_lines.c.order_id.in_(list(lines)))
             ):
-                lines[row.order_id].append(OrderLine(**{n: row._mapping[n] for n in _LINE_FIELDS}))
+                # The columns after order_id are the line's fields in their declared order;
+                # by position, since `row._mapping` builds a new mapping on every access.
+                lines[row.order_id].append(OrderLine(*row[1:]))
         self._read.update(dict.fromkeys(wanted))
         self._read.update({row.order_id: _order(row, lines[row.order_id]) for row in order_rows})
         self._stored_lines.update(

@@ -1,6 +1,7 @@
 import ssl
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,8 +28,16 @@ def make_engine(settings: Settings, *, pool_size: int = 5) -> AsyncEngine:
         pool_pre_ping=False,
         # Error texts reach logs and dlq-reason headers: no customer data in them.
         hide_parameters=True,
+        # JSONB columns (pictures, line states, headers) are read on every batch: the standard
+        # library's json.loads was a tenth of the order service's CPU in an intake burst.
+        json_serializer=_json_text,
+        json_deserializer=orjson.loads,
         connect_args=connect_args,
     )
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _database_tls(settings: Settings) -> ssl.SSLContext:

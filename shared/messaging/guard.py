@@ -18,7 +18,6 @@ database transaction has committed (at-least-once; handlers are idempotent).
 import asyncio
 import copy
 import logging
-import random
 from typing import Any
 
 from aiokafka.structs import ConsumerRecord
@@ -27,6 +26,7 @@ from faststream._internal.basic_types import AsyncFuncAny
 from faststream._internal.context.repository import ContextRepo
 from faststream.message import StreamMessage
 
+from shared.backoff import Backoff
 from shared.contracts.headers import CORRELATION_ID
 from shared.logs import correlation_id
 from shared.messaging.dead_letter import DeadLetters
@@ -38,13 +38,8 @@ log = logging.getLogger(__name__)
 
 class RetryPolicy:
     def __init__(self, *, initial: float, maximum: float, unexpected_attempts: int) -> None:
-        self.initial = initial
-        self.maximum = maximum
+        self.backoff = Backoff(initial, maximum)
         self.unexpected_attempts = unexpected_attempts
-
-    def backoff(self, attempt: int) -> float:
-        """Full jitter: spreads the retries of many consumers after a shared outage."""
-        return random.uniform(0, min(self.maximum, self.initial * 2 ** (attempt - 1)))
 
 
 class ConsumeGuard(BaseMiddleware):
@@ -95,7 +90,7 @@ class ConsumeGuard(BaseMiddleware):
                     else:
                         await self._dead_letter(msg, reason)
                     return None
-                delay = self._retry.backoff(attempt)
+                delay = self._retry.backoff.delay(attempt)
                 log.warning(
                     "retrying in %.2fs after %s: %s",
                     delay,
@@ -140,7 +135,7 @@ class ConsumeGuard(BaseMiddleware):
                     type(error).__name__,
                     error,
                 )
-                await asyncio.sleep(self._retry.backoff(attempt))
+                await asyncio.sleep(self._retry.backoff.delay(attempt))
 
 
 def _alone(msg: StreamMessage[Any], record: "ConsumerRecord[bytes, bytes]") -> StreamMessage[Any]:

@@ -31,6 +31,7 @@ from prometheus_client import Counter
 from sqlalchemy import func, insert, select, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from shared.backoff import Backoff
 from shared.db.engine import SessionFactory
 from shared.db.tables import OutboxParked, decode_headers
 from shared.messaging.errors import is_transient
@@ -44,6 +45,9 @@ _REFUSED_FOR_GOOD = (
     RecordListTooLargeError,
     InvalidTopicError,
 )
+
+
+_BACKOFF = Backoff(initial=0.2, maximum=10.0)
 
 
 class _Row(NamedTuple):
@@ -205,7 +209,7 @@ class OutboxRelay:
                     # A sequence out of step (after a refused batch) stays so until renewed.
                     await self._renew_producer()
                 attempt += 1
-                await asyncio.sleep(min(10.0, 0.2 * 2**attempt))
+                await asyncio.sleep(_BACKOFF.delay(attempt))
                 continue
             if sent < self._batch_size:
                 self._wake.clear()
