@@ -9,10 +9,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.allocator import handlers
 from services.allocator.repository import queue_figures
+from services.allocator.unit_of_work import AllocatorUnitOfWork
 from shared.contracts.headers import EVENT_ID
 from shared.contracts.internal import AllocationCommand, LineAllocationChanged
 from shared.contracts.topics import ALLOCATION_COMMANDS, LINE_ALLOCATION_CHANGED
-from shared.db.unit_of_work import UnitOfWork
 from shared.messaging.errors import PoisonMessage, is_transient
 from shared.messaging.records import delivered
 from shared.messaging.subscriptions import consumes
@@ -41,7 +41,7 @@ async def on_allocation_commands(
         if not message_id:
             raise PoisonMessage(f"missing {EVENT_ID} header")
         batch.append(handlers.Received(item.body, message_id, item.handling))
-    async with runtime.unit_of_work() as uow:
+    async with _unit_of_work(runtime) as uow:
         outcome = await handlers.handle_commands(
             batch,
             uow=uow,
@@ -50,6 +50,10 @@ async def on_allocation_commands(
         )
         await runtime.committed(uow)
     _count(runtime, outcome)
+
+
+def _unit_of_work(runtime: Runtime) -> AllocatorUnitOfWork:
+    return AllocatorUnitOfWork(runtime.session_factory, source=runtime.service)
 
 
 def _count(runtime: Runtime, outcome: handlers.Outcome) -> None:
@@ -69,10 +73,10 @@ async def sweep_overdue_lines(runtime: Runtime) -> None:
     """Expires lines past their maximum wait (see `_sweep`)."""
     settings = runtime.settings
 
-    async def find(uow: UnitOfWork) -> list[str]:
+    async def find(uow: AllocatorUnitOfWork) -> list[str]:
         return await handlers.skus_to_expire(uow=uow, default_max_wait=settings.max_wait)
 
-    async def handle(uow: UnitOfWork, sku: str) -> handlers.Outcome:
+    async def handle(uow: AllocatorUnitOfWork, sku: str) -> handlers.Outcome:
         return await handlers.expire_overdue_lines(
             uow=uow,
             sku=sku,
@@ -91,12 +95,12 @@ async def sweep_lines_to_promote(runtime: Runtime) -> None:
     if not top_rank:
         return
 
-    async def find(uow: UnitOfWork) -> list[str]:
+    async def find(uow: AllocatorUnitOfWork) -> list[str]:
         return await handlers.skus_to_promote(
             uow=uow, default_aging=settings.priority_aging, top_rank=top_rank
         )
 
-    async def handle(uow: UnitOfWork, sku: str) -> handlers.Outcome:
+    async def handle(uow: AllocatorUnitOfWork, sku: str) -> handlers.Outcome:
         return await handlers.promote_waiting_lines(
             uow=uow,
             sku=sku,
@@ -112,8 +116,8 @@ async def sweep_lines_to_promote(runtime: Runtime) -> None:
 async def _sweep(
     runtime: Runtime,
     name: str,
-    find: Callable[[UnitOfWork], Awaitable[list[str]]],
-    handle: Callable[[UnitOfWork, str], Awaitable[handlers.Outcome]],
+    find: Callable[[AllocatorUnitOfWork], Awaitable[list[str]]],
+    handle: Callable[[AllocatorUnitOfWork, str], Awaitable[handlers.Outcome]],
     interval: float,
 ) -> None:
     """Every `interval`: find the SKUs with work, then handle each under its own SKU lock and
@@ -121,11 +125,11 @@ async def _sweep(
     round: it never holds up the others."""
 
     async def round_() -> None:
-        async with runtime.unit_of_work() as uow:
+        async with _unit_of_work(runtime) as uow:
             skus = await find(uow)
         for sku in skus:
             try:
-                async with runtime.unit_of_work() as uow:
+                async with _unit_of_work(runtime) as uow:
                     outcome = await handle(uow, sku)
                     await runtime.committed(uow)
                 _count(runtime, outcome)

@@ -12,13 +12,9 @@ from services.allocator.domain.book import Key, Told
 from services.allocator.domain.eta import Schedule
 from services.allocator.domain.model import Line
 from services.allocator.domain.ranks import POSITION_RETELL_LIMIT, RankedBook
-from services.allocator.repository import (
-    early_cancellations,
-    scheduled_restocks,
-    sku_books,
-    stored_lines,
-    sweep_probes,
-)
+from services.allocator.repository.early_cancellations import EarlyCancels
+from services.allocator.repository.sku_books import OpenBook
+from services.allocator.unit_of_work import AllocatorWork
 from shared.contracts.headers import event_id
 from shared.contracts.internal import (
     AllocateLine,
@@ -32,7 +28,6 @@ from shared.contracts.internal import (
 )
 from shared.contracts.outputs import eta_change
 from shared.contracts.topics import LINE_ALLOCATION_CHANGED
-from shared.db.unit_of_work import UnitOfWork
 from shared.messaging.errors import PoisonMessage
 
 CONSUMER = "allocator"
@@ -59,11 +54,11 @@ class Received:
 class Decision:
     """One command on an open book: what its deciding function may reach."""
 
-    uow: UnitOfWork
-    opened: sku_books.OpenBook
+    uow: AllocatorWork
+    opened: OpenBook
     default_backorders: str
     now: datetime
-    early_cancels: early_cancellations.EarlyCancels
+    early_cancels: EarlyCancels
     # The line whose waiting part this decision closed at the customer's request: the SKU
     # taken instead and the units it is to be requested for.
     substituted: dict[Key, tuple[str, int]] = field(default_factory=dict)
@@ -86,7 +81,7 @@ def decides(
 
 @decides(AllocateLine)
 async def _allocate(command: AllocateLine, decision: Decision) -> None:
-    book, session = decision.opened.book, decision.uow.session
+    book = decision.opened.book
     if await book.find(command.order_id, command.line_id) is not None:
         return  # the same line asked for again: decided already
     line = Line(
@@ -96,7 +91,7 @@ async def _allocate(command: AllocateLine, decision: Decision) -> None:
         priority=command.priority,
         rank=command.rank,
     )
-    early = await decision.early_cancels.take(session, line.key)
+    early = await decision.early_cancels.take(line.key)
     if early is None:
         applicant = Applicant(command.customer_id, command.returning_customer)
         await book.request(line, decision.now, applicant)
@@ -111,7 +106,7 @@ async def _cancel(command: CancelLine, decision: Decision) -> None:
     line = await book.find(command.order_id, command.line_id)
     if line is None:
         # Its allocate is yet to come: remembered, so that it ends cancelled.
-        await decision.early_cancels.remember(decision.uow.session, command)
+        await decision.early_cancels.remember(command)
     else:
         await book.cancel(line, command.reason)
 
@@ -145,35 +140,29 @@ async def _substitute(command: SubstituteLine, decision: Decision) -> None:
 
 @decides(ReceiveStock)
 async def _receive(command: ReceiveStock, decision: Decision) -> None:
-    book, session = decision.opened.book, decision.uow.session
+    book, restocks = decision.opened.book, decision.uow.restocks
     decision.opened.row["received_total"] += command.quantity
     if command.po_id:
-        await scheduled_restocks.fulfil_restock(
-            session, sku=book.sku, po_id=command.po_id, quantity=command.quantity
-        )
-        restocks = await scheduled_restocks.load_restocks(session, sku=book.sku)
-        book.schedule = Schedule(restocks, now=decision.now)
+        await restocks.fulfil(sku=book.sku, po_id=command.po_id, quantity=command.quantity)
+        book.schedule = Schedule(await restocks.of(book.sku), now=decision.now)
     await book.receive(command.quantity)
 
 
 @decides(ScheduleRestock)
 async def _schedule(command: ScheduleRestock, decision: Decision) -> None:
-    book, session = decision.opened.book, decision.uow.session
-    await scheduled_restocks.schedule_restock(
-        session,
+    book, restocks = decision.opened.book, decision.uow.restocks
+    await restocks.schedule(
         sku=book.sku,
         po_id=command.po_id,
         quantity=command.quantity,
         expected_at=command.expected_at,
     )
-    restocks = await scheduled_restocks.load_restocks(session, sku=book.sku)
-    await book.reschedule(Schedule(restocks, now=decision.now))
+    await book.reschedule(Schedule(await restocks.of(book.sku), now=decision.now))
 
 
 @decides(SetSkuPolicy)
 async def _set_policy(command: SetSkuPolicy, decision: Decision) -> None:
-    sku_books.set_policy(
-        decision.opened,
+    decision.opened.set_policy(
         backorders=command.backorders,
         max_backorder_quantity=command.max_backorder_quantity,
         max_backorder_quantity_per_customer=command.max_backorder_quantity_per_customer,
@@ -188,7 +177,7 @@ async def _set_policy(command: SetSkuPolicy, decision: Decision) -> None:
 async def handle_commands(
     batch: Sequence[Received],
     *,
-    uow: UnitOfWork,
+    uow: AllocatorWork,
     default_backorders: str,
     retell_limit: int = POSITION_RETELL_LIMIT,
 ) -> Outcome:
@@ -202,33 +191,29 @@ async def handle_commands(
             fresh.discard(received.message_id)  # the same message twice in a batch: once
             by_sku.setdefault(received.command.sku, []).append(received)
     outcome = Outcome()
-    books = await sku_books.open_books(
-        uow.session, skus=by_sku, default_backorders=default_backorders, retell_limit=retell_limit
-    )
-    named = {
-        sku: [
-            (r.command.order_id, r.command.line_id)
-            for r in received
-            if isinstance(r.command, AllocateLine | CancelLine | SubstituteLine)
-        ]
-        for sku, received in by_sku.items()
-    }
-    await stored_lines.read_ahead(uow.session, named, books)
-    await stored_lines.read_customers_ahead(
-        uow.session,
-        {
+    books = await uow.books.open(
+        by_sku,
+        default_backorders=default_backorders,
+        retell_limit=retell_limit,
+        lines={
+            sku: [
+                (r.command.order_id, r.command.line_id)
+                for r in received
+                if isinstance(r.command, AllocateLine | CancelLine | SubstituteLine)
+            ]
+            for sku, received in by_sku.items()
+        },
+        customers={
             sku: {
                 r.command.customer_id
                 for r in received
                 if isinstance(r.command, AllocateLine) and r.command.customer_id
             }
             for sku, received in by_sku.items()
-            if books[sku].book.policy.max_backorder_quantity_per_customer is not None
         },
-        {sku: opened.lines for sku, opened in books.items()},
     )
-    early_cancels = await early_cancellations.EarlyCancels.take_for(
-        uow.session,
+    early_cancels = await EarlyCancels.take_for(
+        uow.early_cancels,
         [
             (r.command.order_id, r.command.line_id)
             for received in by_sku.values()
@@ -244,23 +229,23 @@ async def handle_commands(
                 )
                 await _DECIDE[type(received.command)](received.command, decision)
                 await _tell(decision, cause=received.message_id, outcome=outcome)
-    await sku_books.save(uow.session, books.values())
+    await uow.books.save(books.values())
     return outcome
 
 
-async def skus_to_expire(*, uow: UnitOfWork, default_max_wait: timedelta | None) -> list[str]:
+async def skus_to_expire(*, uow: AllocatorWork, default_max_wait: timedelta | None) -> list[str]:
     """SKUs with lines past their maximum wait, and SKUs with lines told a date that has passed
     (an overdue restock): the max-wait sweep does both, at most 100 SKUs of each per round."""
     now = datetime.now(UTC)
-    overdue = await sweep_probes.skus_with_overdue_lines(
-        uow.session, now=now, default_max_wait=default_max_wait, limit=100
+    overdue = await uow.sweeps.skus_with_overdue_lines(
+        now=now, default_max_wait=default_max_wait, limit=100
     )
-    past = await sweep_probes.skus_with_past_dates(uow.session, now=now, limit=100)
+    past = await uow.sweeps.skus_with_past_dates(now=now, limit=100)
     return list(dict.fromkeys([*overdue, *past]))
 
 
 async def expire_overdue_lines(
-    *, uow: UnitOfWork, sku: str, default_backorders: str, default_max_wait: timedelta | None
+    *, uow: AllocatorWork, sku: str, default_backorders: str, default_max_wait: timedelta | None
 ) -> Outcome:
     """Cancels the SKU's lines that waited too long; their units go to the next in line. And
     where a restock is overdue (the book's schedule, read now, leaves it out), the waiting
@@ -275,10 +260,9 @@ async def expire_overdue_lines(
 
 
 async def skus_to_promote(
-    *, uow: UnitOfWork, default_aging: timedelta | None, top_rank: int
+    *, uow: AllocatorWork, default_aging: timedelta | None, top_rank: int
 ) -> list[str]:
-    return await sweep_probes.skus_with_lines_to_promote(
-        uow.session,
+    return await uow.sweeps.skus_with_lines_to_promote(
         now=datetime.now(UTC),
         default_aging=default_aging,
         top_rank=top_rank,
@@ -288,7 +272,7 @@ async def skus_to_promote(
 
 async def promote_waiting_lines(
     *,
-    uow: UnitOfWork,
+    uow: AllocatorWork,
     sku: str,
     default_backorders: str,
     default_aging: timedelta | None,
@@ -307,7 +291,7 @@ async def promote_waiting_lines(
 
 
 async def _sweep_sku(
-    uow: UnitOfWork,
+    uow: AllocatorWork,
     sku: str,
     default_backorders: str,
     act: Callable[[RankedBook, datetime], Awaitable[None]],
@@ -316,31 +300,29 @@ async def _sweep_sku(
     retell_limit: int = POSITION_RETELL_LIMIT,
 ) -> Outcome:
     """One SKU's turn in a sweep: lock its book, act on it now, tell what changed, save."""
-    books = await sku_books.open_books(
-        uow.session, skus=[sku], default_backorders=default_backorders, retell_limit=retell_limit
+    books = await uow.books.open(
+        [sku], default_backorders=default_backorders, retell_limit=retell_limit
     )
     opened = books[sku]
     decision = Decision(
-        uow, opened, default_backorders, datetime.now(UTC), early_cancellations.EarlyCancels()
+        uow, opened, default_backorders, datetime.now(UTC), EarlyCancels(uow.early_cancels)
     )
     await act(opened.book, decision.now)
     outcome = Outcome()
     await _tell(decision, cause=cause, outcome=outcome)
-    await sku_books.save(uow.session, [opened])
+    await uow.books.save([opened])
     return outcome
 
 
 async def _tell(decision: Decision, *, cause: str, outcome: Outcome) -> None:
     """Tells the order service about every line the decision changed; `save` writes them."""
-    opened, session = decision.opened, decision.uow.session
+    opened = decision.opened
     book = opened.book
     told: list[Told] = await book.told()
     for item in told:
         opened.told[item.line.key] = item.line
     waiting = any(item.line.short for item in told)
-    alternatives = (
-        await sku_books.in_stock(session, skus=book.policy.alternatives) if waiting else []
-    )
+    alternatives = await decision.uow.books.in_stock(book.policy.alternatives) if waiting else []
     for item in told:
         line = item.line
         substitute, substituted = decision.substituted.get(line.key, (None, 0))

@@ -15,15 +15,15 @@ from sqlalchemy import text
 from services.allocator import handlers
 from services.allocator.domain.book import LANE_BITS
 from services.allocator.repository import queue_figures
+from services.allocator.unit_of_work import AllocatorUnitOfWork
 from shared.contracts.internal import AllocateLine, AllocationCommand, CancelLine, ReceiveStock
 from shared.db.engine import SessionFactory
-from shared.db.unit_of_work import UnitOfWork
 from tests.support.shop import unique
 
 pytestmark = pytest.mark.integration
 
 
-class UntoldUnitOfWork(UnitOfWork):
+class UntoldUnitOfWork(AllocatorUnitOfWork):
     """Keeps the decisions' news out of the outbox: the test's orders exist nowhere else, and
     a running order service would dead-letter hundreds of news about them, slowing the tests
     that share it."""

@@ -15,11 +15,11 @@ import pytest
 
 from services.allocator import handlers
 from services.allocator import retention as allocator_retention
+from services.allocator.unit_of_work import AllocatorUnitOfWork
 from services.notifier import retention as notifier_retention
 from shared.contracts.internal import ReceiveStock
 from shared.db.engine import SessionFactory
 from shared.db.retention import prune, retention_job
-from shared.db.unit_of_work import UnitOfWork
 from shared.observability import Metrics
 from shared.runtime import Runtime
 from shared.settings import Settings
@@ -37,7 +37,7 @@ CLOSED = timedelta(days=30)
 
 async def deliver(sessions: SessionFactory, command: ReceiveStock, message_id: str) -> None:
     """The allocator's use case, as its subscriber runs it for one delivered record."""
-    async with UnitOfWork(sessions, source="allocator") as uow:
+    async with AllocatorUnitOfWork(sessions, source="allocator") as uow:
         await handlers.handle_commands(
             [handlers.Received(command, message_id)], uow=uow, default_backorders="allow"
         )

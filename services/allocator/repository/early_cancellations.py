@@ -3,6 +3,7 @@ it comes."""
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import delete, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -19,20 +20,23 @@ class EarlyCancel:
     reason: str | None
 
 
-@dataclass
-class EarlyCancels:
-    """Cancels that came before their line's allocate. Those of a batch's lines are taken in
-    one statement before its first command; one remembered during the batch is taken alone."""
+class EarlyCancelsRepository(Protocol):
+    async def remember(self, command: CancelLine) -> None:
+        """Keeps the cancel until its line's allocate comes; a second one for the line changes
+        nothing."""
+        ...
 
-    taken: dict[Key, EarlyCancel] = field(default_factory=dict)
-    remembered: set[Key] = field(default_factory=set)
+    async def take(self, keys: list[Key]) -> dict[Key, EarlyCancel]:
+        """The cancels remembered for these lines, forgotten as they are handed out."""
+        ...
 
-    @classmethod
-    async def take_for(cls, session: AsyncSession, keys: list[Key]) -> "EarlyCancels":
-        return cls(await _take_early_cancellations(session, keys) if keys else {})
 
-    async def remember(self, session: AsyncSession, command: CancelLine) -> None:
-        await session.execute(
+class SqlEarlyCancelsRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def remember(self, command: CancelLine) -> None:
+        await self._session.execute(
             insert(EarlyCancellationRow)
             .values(
                 order_id=command.order_id,
@@ -43,27 +47,44 @@ class EarlyCancels:
             )
             .on_conflict_do_nothing()
         )
+
+    async def take(self, keys: list[Key]) -> dict[Key, EarlyCancel]:
+        taken = await self._session.execute(
+            delete(EarlyCancellationRow)
+            .where(
+                tuple_(col(EarlyCancellationRow.order_id), col(EarlyCancellationRow.line_id)).in_(
+                    keys
+                )
+            )
+            .returning(
+                col(EarlyCancellationRow.order_id),
+                col(EarlyCancellationRow.line_id),
+                col(EarlyCancellationRow.reason),
+            )
+        )
+        return {(order_id, line_id): EarlyCancel(reason) for order_id, line_id, reason in taken}
+
+
+@dataclass
+class EarlyCancels:
+    """Cancels that came before their line's allocate, as one batch sees them. Those of a
+    batch's lines are taken in one statement before its first command; one remembered during
+    the batch is taken alone."""
+
+    store: EarlyCancelsRepository
+    taken: dict[Key, EarlyCancel] = field(default_factory=dict)
+    remembered: set[Key] = field(default_factory=set)
+
+    @classmethod
+    async def take_for(cls, store: EarlyCancelsRepository, keys: list[Key]) -> "EarlyCancels":
+        return cls(store, await store.take(keys) if keys else {})
+
+    async def remember(self, command: CancelLine) -> None:
+        await self.store.remember(command)
         self.remembered.add((command.order_id, command.line_id))
 
-    async def take(self, session: AsyncSession, key: Key) -> EarlyCancel | None:
+    async def take(self, key: Key) -> EarlyCancel | None:
         if key in self.remembered:
             self.remembered.discard(key)
-            self.taken.update(await _take_early_cancellations(session, [key]))
+            self.taken.update(await self.store.take([key]))
         return self.taken.pop(key, None)
-
-
-async def _take_early_cancellations(
-    session: AsyncSession, keys: list[Key]
-) -> dict[Key, EarlyCancel]:
-    taken = await session.execute(
-        delete(EarlyCancellationRow)
-        .where(
-            tuple_(col(EarlyCancellationRow.order_id), col(EarlyCancellationRow.line_id)).in_(keys)
-        )
-        .returning(
-            col(EarlyCancellationRow.order_id),
-            col(EarlyCancellationRow.line_id),
-            col(EarlyCancellationRow.reason),
-        )
-    )
-    return {(order_id, line_id): EarlyCancel(reason) for order_id, line_id, reason in taken}

@@ -1,24 +1,29 @@
 """A SKU's book in PostgreSQL: its `sku_book` row (counters, lanes, policy) and its queue gaps,
 opened under the SKU's row lock, and what it changed written back in set-based statements, its
 told lines included. And which SKUs have units nobody holds, for a waiting line's
-alternatives."""
+alternatives. `SqlBooksRepository` does it; the rows' shapes (`open_book`, `book_row`,
+`line_row`) are shared with the fast tier's fake, so both read and write a book alike."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from services.allocator.domain.book import Key, QueueState, lane_of
-from services.allocator.domain.eta import Schedule
+from services.allocator.domain.book import Key, QueueState, WaitingLines, lane_of
+from services.allocator.domain.eta import Restock, Schedule
 from services.allocator.domain.model import Line, Policy
 from services.allocator.domain.ranks import POSITION_RETELL_LIMIT, RankedBook
 from services.allocator.repository.scheduled_restocks import load_restocks_of
-from services.allocator.repository.stored_lines import StoredLines
+from services.allocator.repository.stored_lines import (
+    StoredLines,
+    read_ahead,
+    read_customers_ahead,
+)
 from services.allocator.tables import AllocationLineRow, QueueGapRow, SkuBookRow
 from shared.contracts.common import MAX_DURATION
 
@@ -32,11 +37,59 @@ class OpenBook:
     """A SKU's book, locked until the transaction ends: two consumers never decide at once."""
 
     book: RankedBook
-    lines: StoredLines
     row: dict[str, Any]
     gaps_read: dict[int, int]
     # Every line told since the book was opened, as it stands now: what `save` writes.
     told: dict[Key, Line] = field(default_factory=dict)
+
+    def set_policy(
+        self,
+        *,
+        backorders: str | None,
+        max_backorder_quantity: int | None,
+        max_backorder_quantity_per_customer: int | None,
+        max_wait_seconds: float | None,
+        aging_seconds: float | None,
+        alternatives: list[str],
+        delay_incentive: str | None,
+        default_backorders: str,
+    ) -> None:
+        self.row.update(
+            backorders=backorders,
+            max_backorder_quantity=max_backorder_quantity,
+            max_backorder_quantity_per_customer=max_backorder_quantity_per_customer,
+            max_wait_seconds=max_wait_seconds,
+            aging_seconds=aging_seconds,
+            alternatives=alternatives,
+            delay_incentive=delay_incentive,
+        )
+        self.book.policy = _policy(self.row, default_backorders)
+
+
+class BooksRepository(Protocol):
+    async def open(
+        self,
+        skus: Iterable[str],
+        *,
+        default_backorders: str,
+        retell_limit: int = POSITION_RETELL_LIMIT,
+        lines: Mapping[str, Sequence[Key]] | None = None,
+        customers: Mapping[str, set[str]] | None = None,
+    ) -> dict[str, OpenBook]:
+        """Locks the SKUs' books until the unit of work ends, creating those never seen.
+        `lines` and `customers`: per SKU, the lines a batch's commands name and the customers
+        whose waiting lines its per-customer cap counts, read ahead so that no command looks
+        one up alone. `retell_limit`: how many lines whose place worsened one decision retells
+        (`RankedBook`)."""
+        ...
+
+    async def save(self, books: Iterable[OpenBook]) -> None:
+        """Every book's counters, gaps and told lines."""
+        ...
+
+    async def in_stock(self, skus: tuple[str, ...]) -> list[str]:
+        """Which of `skus` have units nobody holds, in the order given."""
+        ...
 
 
 def _policy(row: dict[str, Any], default_backorders: str) -> Policy:
@@ -54,62 +107,38 @@ def _policy(row: dict[str, Any], default_backorders: str) -> Policy:
     )
 
 
-async def open_books(
-    session: AsyncSession,
+def open_book(
+    row: dict[str, Any],
     *,
-    skus: Iterable[str],
+    gaps: dict[int, int],
+    restocks: list[Restock],
+    waiting: WaitingLines,
     default_backorders: str,
-    retell_limit: int = POSITION_RETELL_LIMIT,
-) -> dict[str, OpenBook]:
-    """Locks the books of a batch's SKUs, in SKU order so that two batches never deadlock,
-    creating those never seen: three statements for the whole batch. `retell_limit`: how many
-    lines whose place worsened one decision retells (`RankedBook`)."""
-    wanted = sorted(set(skus))
-    if not wanted:
-        return {}
-    now = datetime.now(UTC)
-    upsert = insert(SkuBookRow).values([{"sku": sku, "updated_at": now} for sku in wanted])
-    locked = await session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=["sku"], set_={"sku": upsert.excluded.sku}
-        ).returning(*SkuBookRow.__table__.columns)  # type: ignore[attr-defined]
+    retell_limit: int,
+    now: datetime,
+) -> OpenBook:
+    """The book of a `sku_book` row (as returned, column by column), its gaps and restocks."""
+    lanes = [
+        QueueState(
+            available=row["available"],
+            next_seq=row["next_seq"],
+            queued=row["queued_units"],
+            departed=row["departed_units"],
+            newest_requested_at=row["newest_requested_at"],
+        ),
+        *(_lane_state(stored) for stored in row["lanes"] or ()),
+    ]
+    for seq, units in gaps.items():
+        next(lane for lane in lanes if lane.lane == lane_of(seq)).gaps[seq] = units
+    book = RankedBook(
+        sku=row["sku"],
+        policy=_policy(row, default_backorders),
+        lanes=lanes,
+        schedule=Schedule(restocks, now=now),
+        waiting=waiting,
+        retell_limit=retell_limit,
     )
-    rows = {row["sku"]: dict(row) for row in locked.mappings()}
-    gaps: dict[str, dict[int, int]] = {sku: {} for sku in wanted}
-    stored_gaps = await session.execute(
-        select(col(QueueGapRow.sku), col(QueueGapRow.seq), col(QueueGapRow.units)).where(
-            col(QueueGapRow.sku).in_(wanted)
-        )
-    )
-    for sku, seq, units in stored_gaps:
-        gaps[sku][seq] = units
-    restocks = await load_restocks_of(session, skus=wanted)
-    opened = {}
-    for sku in wanted:
-        row = rows[sku]
-        lanes = [
-            QueueState(
-                available=row["available"],
-                next_seq=row["next_seq"],
-                queued=row["queued_units"],
-                departed=row["departed_units"],
-                newest_requested_at=row["newest_requested_at"],
-            ),
-            *(_lane_state(stored) for stored in row["lanes"] or ()),
-        ]
-        for seq, units in gaps[sku].items():
-            next(lane for lane in lanes if lane.lane == lane_of(seq)).gaps[seq] = units
-        lines = StoredLines(session, sku)
-        book = RankedBook(
-            sku=sku,
-            policy=_policy(row, default_backorders),
-            lanes=lanes,
-            schedule=Schedule(restocks.get(sku, []), now=now),
-            waiting=lines,
-            retell_limit=retell_limit,
-        )
-        opened[sku] = OpenBook(book=book, lines=lines, row=row, gaps_read=gaps[sku])
-    return opened
+    return OpenBook(book=book, row=row, gaps_read=gaps)
 
 
 def _lane_state(stored: dict[str, Any]) -> QueueState:
@@ -134,31 +163,8 @@ def _stored_lane(state: QueueState) -> dict[str, Any]:
     }
 
 
-def set_policy(
-    opened: OpenBook,
-    *,
-    backorders: str | None,
-    max_backorder_quantity: int | None,
-    max_backorder_quantity_per_customer: int | None,
-    max_wait_seconds: float | None,
-    aging_seconds: float | None,
-    alternatives: list[str],
-    delay_incentive: str | None,
-    default_backorders: str,
-) -> None:
-    opened.row.update(
-        backorders=backorders,
-        max_backorder_quantity=max_backorder_quantity,
-        max_backorder_quantity_per_customer=max_backorder_quantity_per_customer,
-        max_wait_seconds=max_wait_seconds,
-        aging_seconds=aging_seconds,
-        alternatives=alternatives,
-        delay_incentive=delay_incentive,
-    )
-    opened.book.policy = _policy(opened.row, default_backorders)
-
-
-_UPDATED_BY_DECISIONS = (
+# What an upsert of a told line changes: the rest is written when the line is first stored.
+UPDATED_BY_DECISIONS = (
     "seq",
     "through",
     "allocated",
@@ -171,41 +177,6 @@ _UPDATED_BY_DECISIONS = (
     "eta",
     "updated_at",
 )
-
-
-async def save(session: AsyncSession, books: Iterable[OpenBook]) -> None:
-    """Every book's counters, gaps and told lines: a statement for each kind, for all books."""
-    now = datetime.now(UTC)
-    books = list(books)
-    if not books:
-        return
-    await session.execute(_UPDATE_BOOK, [_book_row(opened, now=now) for opened in books])
-    gone = [(o.book.sku, seq) for o in books for seq in o.gaps_read if seq not in o.book.gaps()]
-    new = [
-        {"sku": o.book.sku, "seq": seq, "units": units}
-        for o in books
-        for seq, units in o.book.gaps().items()
-        if seq not in o.gaps_read
-    ]
-    if gone:
-        await session.execute(
-            delete(QueueGapRow).where(tuple_(col(QueueGapRow.sku), col(QueueGapRow.seq)).in_(gone))
-        )
-    if new:
-        await session.execute(insert(QueueGapRow), new)
-    told = [_line_row(line, sku=o.book.sku, now=now) for o in books for line in o.told.values()]
-    if told:
-        upsert = insert(AllocationLineRow)
-        await session.execute(
-            upsert.on_conflict_do_update(
-                index_elements=["order_id", "line_id"],
-                set_={name: upsert.excluded[name] for name in _UPDATED_BY_DECISIONS},
-            ),
-            told,
-        )
-    for opened in books:
-        opened.gaps_read = opened.book.gaps()
-        opened.told = {}
 
 
 _book_table = SkuBookRow.__table__  # type: ignore[attr-defined]
@@ -237,7 +208,7 @@ _UPDATE_BOOK = (
 )
 
 
-def _book_row(opened: OpenBook, *, now: datetime) -> dict[str, Any]:
+def book_row(opened: OpenBook, *, now: datetime) -> dict[str, Any]:
     state, row = opened.book.state, opened.row
     return {
         "book_sku": opened.book.sku,
@@ -259,7 +230,7 @@ def _book_row(opened: OpenBook, *, now: datetime) -> dict[str, Any]:
     }
 
 
-def _line_row(line: Line, *, sku: str, now: datetime) -> dict[str, Any]:
+def line_row(line: Line, *, sku: str, now: datetime) -> dict[str, Any]:
     return {
         "order_id": line.order_id,
         "line_id": line.line_id,
@@ -284,17 +255,112 @@ def _line_row(line: Line, *, sku: str, now: datetime) -> dict[str, Any]:
     }
 
 
-async def in_stock(session: AsyncSession, *, skus: tuple[str, ...]) -> list[str]:
-    """Which of `skus` have units nobody holds, in the order given."""
-    if not skus:
-        return []
-    stocked = set(
-        (
-            await session.scalars(
-                select(col(SkuBookRow.sku)).where(
-                    col(SkuBookRow.sku).in_(skus), col(SkuBookRow.available) > 0
+class SqlBooksRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def open(
+        self,
+        skus: Iterable[str],
+        *,
+        default_backorders: str,
+        retell_limit: int = POSITION_RETELL_LIMIT,
+        lines: Mapping[str, Sequence[Key]] | None = None,
+        customers: Mapping[str, set[str]] | None = None,
+    ) -> dict[str, OpenBook]:
+        """In SKU order, so that two batches never deadlock: three statements for the whole
+        batch, and one for each kind of read-ahead."""
+        wanted = sorted(set(skus))
+        if not wanted:
+            return {}
+        session = self._session
+        now = datetime.now(UTC)
+        upsert = insert(SkuBookRow).values([{"sku": sku, "updated_at": now} for sku in wanted])
+        locked = await session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["sku"], set_={"sku": upsert.excluded.sku}
+            ).returning(*SkuBookRow.__table__.columns)  # type: ignore[attr-defined]
+        )
+        rows = {row["sku"]: dict(row) for row in locked.mappings()}
+        gaps: dict[str, dict[int, int]] = {sku: {} for sku in wanted}
+        stored_gaps = await session.execute(
+            select(col(QueueGapRow.sku), col(QueueGapRow.seq), col(QueueGapRow.units)).where(
+                col(QueueGapRow.sku).in_(wanted)
+            )
+        )
+        for sku, seq, units in stored_gaps:
+            gaps[sku][seq] = units
+        restocks = await load_restocks_of(session, skus=wanted)
+        stores = {sku: StoredLines(session, sku) for sku in wanted}
+        opened = {
+            sku: open_book(
+                rows[sku],
+                gaps=gaps[sku],
+                restocks=restocks.get(sku, []),
+                waiting=stores[sku],
+                default_backorders=default_backorders,
+                retell_limit=retell_limit,
+                now=now,
+            )
+            for sku in wanted
+        }
+        await read_ahead(session, {sku: list(keys) for sku, keys in (lines or {}).items()}, stores)
+        # Only a SKU capping each customer's waiting units asks for them.
+        capped = {
+            sku: named
+            for sku, named in (customers or {}).items()
+            if opened[sku].book.policy.max_backorder_quantity_per_customer is not None
+        }
+        await read_customers_ahead(session, capped, stores)
+        return opened
+
+    async def save(self, books: Iterable[OpenBook]) -> None:
+        """Every book's counters, gaps and told lines: a statement for each kind, for all books."""
+        now = datetime.now(UTC)
+        books = list(books)
+        if not books:
+            return
+        await self._session.execute(_UPDATE_BOOK, [book_row(opened, now=now) for opened in books])
+        gone = [(o.book.sku, seq) for o in books for seq in o.gaps_read if seq not in o.book.gaps()]
+        new = [
+            {"sku": o.book.sku, "seq": seq, "units": units}
+            for o in books
+            for seq, units in o.book.gaps().items()
+            if seq not in o.gaps_read
+        ]
+        if gone:
+            await self._session.execute(
+                delete(QueueGapRow).where(
+                    tuple_(col(QueueGapRow.sku), col(QueueGapRow.seq)).in_(gone)
                 )
             )
-        ).all()
-    )
-    return [sku for sku in skus if sku in stocked]
+        if new:
+            await self._session.execute(insert(QueueGapRow), new)
+        told = [line_row(line, sku=o.book.sku, now=now) for o in books for line in o.told.values()]
+        if told:
+            upsert = insert(AllocationLineRow)
+            await self._session.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=["order_id", "line_id"],
+                    set_={name: upsert.excluded[name] for name in UPDATED_BY_DECISIONS},
+                ),
+                told,
+            )
+        for opened in books:
+            opened.gaps_read = opened.book.gaps()
+            opened.told = {}
+
+    async def in_stock(self, skus: tuple[str, ...]) -> list[str]:
+        """Which of `skus` have units nobody holds, in the order given."""
+        if not skus:
+            return []
+        stocked = set(
+            (
+                await self._session.scalars(
+                    select(col(SkuBookRow.sku)).where(
+                        col(SkuBookRow.sku).in_(skus), col(SkuBookRow.available) > 0
+                    )
+                )
+            ).all()
+        )
+        return [sku for sku in skus if sku in stocked]

@@ -3,16 +3,13 @@ waiting ones from a place in a queue through the queue indexes, and, in one quer
 lines a batch's commands name and the waiting lines of the customers it names."""
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.allocator.domain.book import Key
 from services.allocator.domain.model import Line
-
-if TYPE_CHECKING:
-    from services.allocator.repository.sku_books import OpenBook
 
 _LINE_COLUMNS = (
     "order_id, line_id, seq, through, quantity, allocated, rejected, cancelled, expired,"
@@ -42,7 +39,8 @@ _FIRST_BEYOND = text(
 )
 
 
-def _line(row: Any) -> Line:
+def stored_line(row: Any) -> Line:
+    """The line as stored: `customer_id` is written once and never read back."""
     return Line(
         order_id=row.order_id,
         line_id=row.line_id,
@@ -78,7 +76,7 @@ class StoredLines:
             line = self.read_ahead.pop(key)
             return None if line is None else replace(line)
         row = (await self._session.execute(_FIND, {"o": key[0], "l": key[1]})).first()
-        return None if row is None else _line(row)
+        return None if row is None else stored_line(row)
 
     async def waiting_from(self, seq: int, limit: int) -> list[Line]:
         return await self._lines(_WAITING_FROM, seq=seq, limit=limit)
@@ -97,11 +95,11 @@ class StoredLines:
 
     async def _lines(self, query: Any, **params: int) -> list[Line]:
         result = await self._session.execute(query, {"sku": self._sku, **params})
-        return [_line(row) for row in result]
+        return [stored_line(row) for row in result]
 
 
 async def read_ahead(
-    session: AsyncSession, wanted: dict[str, list[Key]], books: dict[str, "OpenBook"]
+    session: AsyncSession, wanted: dict[str, list[Key]], stores: dict[str, StoredLines]
 ) -> None:
     """The lines a batch's commands name, in one query, so no command looks one up alone."""
     keys = [key for sku_keys in wanted.values() for key in sku_keys]
@@ -110,9 +108,9 @@ async def read_ahead(
     found = await session.execute(
         _FIND_MANY, {"o": [key[0] for key in keys], "l": [key[1] for key in keys]}
     )
-    stored = {(row.order_id, row.line_id): _line(row) for row in found}
+    stored = {(row.order_id, row.line_id): stored_line(row) for row in found}
     for sku, sku_keys in wanted.items():
-        store = books[sku].lines
+        store = stores[sku]
         for key in sku_keys:
             store.read_ahead[key] = stored.get(key)
 

@@ -2,7 +2,7 @@
 has passed, or a line due to rise a rank. Each reads a queue's head, never the whole queue."""
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Integer, func, literal, select
 from sqlmodel import col
@@ -11,6 +11,44 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from services.allocator.domain.book import LANE_BITS
 from services.allocator.repository.sku_books import _LONGEST
 from services.allocator.tables import AllocationLineRow, ScheduledRestockRow, SkuBookRow
+
+
+class SweepProbes(Protocol):
+    """Which SKUs a sweep has work on, at most `limit` of them, in no particular order."""
+
+    async def skus_with_overdue_lines(
+        self, *, now: datetime, default_max_wait: timedelta | None, limit: int
+    ) -> list[str]: ...
+
+    async def skus_with_past_dates(self, *, now: datetime, limit: int) -> list[str]: ...
+
+    async def skus_with_lines_to_promote(
+        self, *, now: datetime, default_aging: timedelta | None, top_rank: int, limit: int
+    ) -> list[str]: ...
+
+
+class SqlSweepProbes:
+    """The probes below, on the unit of work's session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def skus_with_overdue_lines(
+        self, *, now: datetime, default_max_wait: timedelta | None, limit: int
+    ) -> list[str]:
+        return await skus_with_overdue_lines(
+            self._session, now=now, default_max_wait=default_max_wait, limit=limit
+        )
+
+    async def skus_with_past_dates(self, *, now: datetime, limit: int) -> list[str]:
+        return await skus_with_past_dates(self._session, now=now, limit=limit)
+
+    async def skus_with_lines_to_promote(
+        self, *, now: datetime, default_aging: timedelta | None, top_rank: int, limit: int
+    ) -> list[str]:
+        return await skus_with_lines_to_promote(
+            self._session, now=now, default_aging=default_aging, top_rank=top_rank, limit=limit
+        )
 
 
 async def skus_with_overdue_lines(
