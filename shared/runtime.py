@@ -28,6 +28,7 @@ from shared.messaging.decoder import make_json_decoder
 from shared.messaging.guard import ConsumeGuard, RetryPolicy
 from shared.messaging.outbox_relay import OutboxRelay
 from shared.messaging.producer import make_producer
+from shared.messaging.records import trace_each_message
 from shared.messaging.subscriptions import join_as_static_members
 from shared.observability import GaugeReader, Metrics, http_routes, refresh_gauges
 from shared.settings import Settings
@@ -101,6 +102,7 @@ def build_app(
     if tracer_provider:
         # Also for the span of each message of a batch (shared/messaging/records.py).
         trace.set_tracer_provider(tracer_provider)
+        trace_each_message()
     tracing = [KafkaTelemetryMiddleware(tracer_provider=tracer_provider)] if tracer_provider else []
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,

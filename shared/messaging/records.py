@@ -16,6 +16,20 @@ from shared.messaging.position import SourcePosition
 # The process's tracer provider once the runtime set one; spans go nowhere until then.
 _tracer = trace.get_tracer("backorder")
 
+
+class _Tracing:
+    on = False
+
+
+_tracing = _Tracing()
+
+
+def trace_each_message() -> None:
+    """Called by the runtime when it sets a tracer provider: from then on each message of a
+    batch is handled in a span of its own."""
+    _tracing.on = True
+
+
 Body = TypeVar("Body")
 
 
@@ -46,7 +60,15 @@ class Delivered(Generic[Body]):
     def handling(self) -> Iterator[None]:
         """While one message of a batch is handled: its own trace is the current one, so the
         events it causes continue that trace (a batch's span only links to its messages), and
-        its correlation id is on every log line."""
+        its correlation id is on every log line. Without a tracer provider (tracing off) only
+        the correlation id is set: a span per message that goes nowhere is work per message."""
+        if not _tracing.on:
+            token = correlation_id.set(self.header(CORRELATION_ID) or correlation_id.get())
+            try:
+                yield
+            finally:
+                correlation_id.reset(token)
+            return
         headers = {name: value.decode(errors="replace") for name, value in self.record.headers}
         token = correlation_id.set(headers.get(CORRELATION_ID) or correlation_id.get())
         try:
