@@ -167,9 +167,10 @@ class SqlOrdersRepository(OrdersInHand):
         # judged in memory.
         self._bought: dict[str, bool] = {}
         self._judged_in_memory: dict[str, frozenset[str]] = {}
-        # The lines each order read had in the table: a line added since (a substitute) is
-        # inserted when the order is written.
-        self._stored_lines: dict[str, set[str]] = {}
+        # Each line as the table holds it: a line added since (a substitute) is inserted when
+        # its order is written, and of the others only those whose state changed are updated
+        # (news of one line used to rewrite every line of its order).
+        self._stored: dict[tuple[str, str], tuple[Any, ...]] = {}
 
     async def open(self, order_ids: Iterable[str], *, with_early_cancels: bool = False) -> None:
         # A handful of statements, whatever the batch's size.
@@ -261,31 +262,39 @@ class SqlOrdersRepository(OrdersInHand):
                 ],
             )
         for order in placed:
-            self._stored_lines[order.order_id] = {line.line_id for line in order.lines}
+            for line in order.lines:
+                self._stored[order.order_id, line.line_id] = _line_state(line)
         added = [
             {"order_id": o.order_id, "position": position, **vars(line)}
             for o in changed
             for position, line in enumerate(o.lines)
-            if line.line_id not in self._stored_lines.get(o.order_id, set())
+            if (o.order_id, line.line_id) not in self._stored
         ]
         if added:
             await self._session.execute(insert(_lines), added)
-            for row in added:
-                self._stored_lines.setdefault(row["order_id"], set()).add(row["line_id"])
+        updated = [
+            (o.order_id, line, state)
+            for o in changed
+            for line in o.lines
+            if (state := _line_state(line)) != self._stored.get((o.order_id, line.line_id), state)
+        ]
+        for o in changed:
+            for line in o.lines:
+                self._stored[o.order_id, line.line_id] = _line_state(line)
         if changed:
             await self._session.execute(
                 _UPDATE_ORDER, [{"key_order_id": o.order_id, **_state(o, now)} for o in changed]
             )
+        if updated:
             await self._session.execute(
                 _UPDATE_LINE,
                 [
                     {
-                        "key_order_id": o.order_id,
+                        "key_order_id": order_id,
                         "key_line_id": line.line_id,
-                        **{name: getattr(line, name) for name in _LINE_STATE},
+                        **dict(zip(_LINE_STATE, state, strict=True)),
                     }
-                    for o in changed
-                    for line in o.lines
+                    for order_id, line, state in updated
                 ],
             )
 
@@ -314,8 +323,12 @@ class SqlOrdersRepository(OrdersInHand):
                 lines[row.order_id].append(OrderLine(*row[1:]))
         self._read.update(dict.fromkeys(wanted))
         self._read.update({row.order_id: _order(row, lines[row.order_id]) for row in order_rows})
-        self._stored_lines.update(
-            {order_id: {line.line_id for line in found} for order_id, found in lines.items()}
+        self._stored.update(
+            {
+                (order_id, line.line_id): _line_state(line)
+                for order_id, found in lines.items()
+                for line in found
+            }
         )
 
     async def _take_early_cancels(self, order_ids: set[str]) -> None:
@@ -380,6 +393,15 @@ def _told_status(order: Order) -> str | None:
     """The status the shop was last told: an order waiting for the decision on a substitute
     line stays what it was, for the look-up and for its customer's history alike."""
     return None if order.published is None else order.published.status
+
+
+def _line_state(line: OrderLine) -> tuple[Any, ...]:
+    """What the table holds of a line beside its identity; lists copied, since the domain
+    changes a line's lists in place."""
+    return tuple(
+        list(value) if isinstance(value, list) else value
+        for value in (getattr(line, name) for name in _LINE_STATE)
+    )
 
 
 def _state(order: Order, now: datetime) -> dict[str, Any]:
