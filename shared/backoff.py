@@ -16,4 +16,6 @@ class Backoff:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before attempt `attempt` + 1; the first retry follows attempt 1."""
-        return random.uniform(0, min(self.maximum, self.initial * 2 ** (attempt - 1)))
+        # The exponent is capped: a float overflows past 2**1023, and an outage may well
+        # outlast a thousand retries.
+        return random.uniform(0, min(self.maximum, self.initial * 2 ** min(attempt - 1, 60)))

@@ -18,6 +18,7 @@ from services.notifier.domain.notification import NotificationStatus, RetryPolic
 from services.notifier.handlers import DeliveryRules
 from services.notifier.rendering import Templates
 from services.notifier.unit_of_work import NotifierUnitOfWork, NotifierWork
+from shared.backoff import Backoff
 from shared.logs import correlation_id
 from shared.messaging.errors import is_transient
 from shared.runtime import Runtime
@@ -85,6 +86,26 @@ class Dispatcher(Generic[W]):
             self._in_flight[notification_id] = task
             task.add_done_callback(partial(self._finished, notification_id))
 
+    async def _settle(
+        self, notification_id: uuid.UUID, failure: DeliveryFailed | None, *, attempt: int
+    ) -> str:
+        """Records what the send did. It went out already, so a settle that fails would have
+        it sent again once the lease runs out: a transient failure (a pooled connection that
+        died with a database restart, found only now) is retried at once, briefly."""
+        for tried in range(1, _SETTLE_ATTEMPTS + 1):
+            try:
+                async with self._units() as uow:
+                    outcome = await handlers.settle(
+                        notification_id, failure, attempt=attempt, uow=uow, rules=self._rules
+                    )
+                    await self._committed(uow)
+                return outcome
+            except Exception as error:
+                if tried == _SETTLE_ATTEMPTS or not is_transient(error):
+                    raise
+                await asyncio.sleep(_SETTLE_BACKOFF.delay(tried))
+        raise AssertionError("unreachable")
+
     async def _claim(self, notification_id: uuid.UUID, order_id: str) -> handlers.Claimed | None:
         try:
             async with self._units() as uow:
@@ -140,11 +161,7 @@ class Dispatcher(Generic[W]):
                 failure = DeliveryFailed(f"unexpected: {error!r}", permanent=False)
             if failure:
                 log.warning("notification %s by %s: %s", notification_id, claimed.channel, failure)
-            async with self._units() as uow:
-                outcome = await handlers.settle(
-                    notification_id, failure, attempt=claimed.attempt, uow=uow, rules=rules
-                )
-                await self._committed(uow)
+            outcome = await self._settle(notification_id, failure, attempt=claimed.attempt)
             self._outcomes.labels(claimed.channel, outcome).inc()
         except Exception as error:
             # The row stays claimed; its lease runs out and the notification is tried again.
@@ -152,6 +169,10 @@ class Dispatcher(Generic[W]):
                 "notification %s not settled: %s", notification_id, error,
                 exc_info=not is_transient(error),
             )  # fmt: skip
+
+
+_SETTLE_ATTEMPTS = 3
+_SETTLE_BACKOFF = Backoff(initial=0.1, maximum=1.0)
 
 
 async def run_dispatcher(runtime: Runtime, channels: Mapping[str, Channel]) -> None:

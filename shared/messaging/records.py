@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from aiokafka.structs import ConsumerRecord
 from faststream.message import StreamMessage
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
 from shared.contracts.headers import CORRELATION_ID
@@ -22,6 +23,7 @@ class _Tracing:
 
 
 _tracing = _Tracing()
+_TRACEPARENT = "traceparent"
 
 
 def trace_each_message() -> None:
@@ -64,9 +66,17 @@ class Delivered(Generic[Body]):
         the correlation id is set: a span per message that goes nowhere is work per message."""
         if not _tracing.on:
             token = correlation_id.set(self.header(CORRELATION_ID) or correlation_id.get())
+            # A trace begun upstream still passes through to the events this message causes,
+            # for the services down the line that do trace.
+            parent = self.header(_TRACEPARENT)
+            attached = (
+                otel_context.attach(propagate.extract({_TRACEPARENT: parent})) if parent else None
+            )
             try:
                 yield
             finally:
+                if attached is not None:
+                    otel_context.detach(attached)
                 correlation_id.reset(token)
             return
         headers = {name: value.decode(errors="replace") for name, value in self.record.headers}

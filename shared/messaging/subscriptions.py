@@ -58,5 +58,6 @@ def join_as_static_members(broker: KafkaBroker, *, instance_id: str) -> None:
     FastStream takes `group_instance_id` only where the subscriber is declared, at import, before
     settings are read; its consumer arguments are filled in here instead, before the start."""
     for subscriber in broker.subscribers:
-        topics = "+".join(sorted(subscriber.topic_names))  # type: ignore[attr-defined]
+        # Kafka takes [A-Za-z0-9._-] in a group instance id.
+        topics = "_".join(sorted(subscriber.topic_names))  # type: ignore[attr-defined]
         subscriber._connection_args["group_instance_id"] = f"{instance_id}.{topics}"  # type: ignore[attr-defined]

@@ -123,6 +123,8 @@ class Notifier:
         self.units: list[FakeNotifierUnitOfWork] = []
         self.registry = CollectorRegistry()
         self.outcomes = Counter("notified", "", ["channel", "outcome"], registry=self.registry)
+        # What each next commit of an outcome does: None commits, an error is raised.
+        self.commits: list[BaseException | None] = []
 
     @property
     def email(self) -> FakeChannel:
@@ -144,7 +146,7 @@ class Notifier:
     async def deliver(self) -> None:
         dispatcher = Dispatcher(
             units=self.unit,
-            committed=_committed,
+            committed=self._commit,
             outcomes=self.outcomes,
             channels=self.channels,
             templates=TEMPLATES,
@@ -167,6 +169,12 @@ class Notifier:
         """Lets `delta` pass, then delivers whatever fell due."""
         self.repo.later(delta)
         await self.deliver()
+
+    async def _commit(self, uow: FakeNotifierUnitOfWork) -> None:
+        failure = self.commits.pop(0) if self.commits else None
+        if failure is not None:
+            raise failure
+        await uow.commit()
 
     def idle(self) -> bool:
         now = datetime.now(UTC)
@@ -594,3 +602,16 @@ async def test_a_replay_naming_no_notification_is_refused_or_ignored() -> None:
     with pytest.raises(PoisonMessage, match="is not a notification id"):
         await handlers.send_again("not-a-uuid", uow=notifier.unit())
     assert not await handlers.send_again(str(uuid.uuid4()), uow=notifier.unit())
+
+
+async def test_a_sent_notification_whose_outcome_fails_to_commit_once_is_not_sent_again() -> None:
+    """A pooled connection that died with a database restart fails the first statement after
+    the send: the outcome is recorded on a second try, not left for the lease to run out and
+    the customer to get the message twice."""
+    notifier = Notifier()
+    await notifier.take(picture(1))
+    notifier.commits = [ConnectionResetError("connection was closed in the middle")]
+    await notifier.deliver()
+    assert notifier.one().status is NotificationStatus.SENT
+    await notifier.later(timedelta(hours=1))
+    assert len(notifier.email.sent) == 1
