@@ -92,7 +92,9 @@ class Dispatcher(Generic[W]):
         """Records what the send did. It went out already, so a settle that fails would have
         it sent again once the lease runs out: a transient failure (a pooled connection that
         died with a database restart, found only now) is retried at once, briefly."""
-        for tried in range(1, _SETTLE_ATTEMPTS + 1):
+        tried = 0
+        while True:
+            tried += 1
             try:
                 async with self._units() as uow:
                     outcome = await handlers.settle(
@@ -104,7 +106,6 @@ class Dispatcher(Generic[W]):
                 if tried == _SETTLE_ATTEMPTS or not is_transient(error):
                     raise
                 await asyncio.sleep(_SETTLE_BACKOFF.delay(tried))
-        raise AssertionError("unreachable")
 
     async def _claim(self, notification_id: uuid.UUID, order_id: str) -> handlers.Claimed | None:
         try:

@@ -272,15 +272,14 @@ class SqlOrdersRepository(OrdersInHand):
         ]
         if added:
             await self._session.execute(insert(_lines), added)
-        updated = [
-            (o.order_id, line, state)
-            for o in changed
-            for line in o.lines
-            if (state := _line_state(line)) != self._stored.get((o.order_id, line.line_id), state)
-        ]
+        updated: list[tuple[str, OrderLine, tuple[Any, ...]]] = []
         for o in changed:
             for line in o.lines:
-                self._stored[o.order_id, line.line_id] = _line_state(line)
+                state = _line_state(line)
+                # A line added above is in no snapshot: inserted whole, not updated.
+                if self._stored.get((o.order_id, line.line_id), state) != state:
+                    updated.append((o.order_id, line, state))
+                self._stored[o.order_id, line.line_id] = state
         if changed:
             await self._session.execute(
                 _UPDATE_ORDER, [{"key_order_id": o.order_id, **_state(o, now)} for o in changed]
