@@ -1,4 +1,4 @@
-"""Builds a service process: broker, database, outbox relay and background tasks.
+"""Builds a service process: broker, database, outbox and background tasks.
 
 Nothing connects at import time: `build_app` wires the parts, FastStream's start hooks open them.
 """
@@ -19,6 +19,7 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared import faults
 from shared.backoff import Backoff
 from shared.db.engine import SessionFactory, make_engine, make_session_factory
 from shared.db.unit_of_work import UnitOfWork
@@ -26,6 +27,7 @@ from shared.messaging.connection import faststream_security
 from shared.messaging.dead_letter import DeadLetters
 from shared.messaging.decoder import make_json_decoder
 from shared.messaging.guard import ConsumeGuard, RetryPolicy
+from shared.messaging.outbox import Outbox
 from shared.messaging.outbox_relay import OutboxRelay
 from shared.messaging.producer import make_producer
 from shared.messaging.records import trace_each_message
@@ -46,17 +48,12 @@ class Runtime:
     engine: AsyncEngine
     session_factory: SessionFactory
     producer: AIOKafkaProducer
-    relay: OutboxRelay
+    outbox: Outbox
     metrics: Metrics
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, source=self.service)
-
-    async def committed(self, uow: UnitOfWork) -> None:
-        await uow.commit()
-        if uow.published:
-            self.relay.wake()
+        return UnitOfWork(self.session_factory, source=self.service, outbox=self.outbox)
 
 
 BackgroundTask = Callable[[Runtime], Coroutine[Any, Any, None]]
@@ -81,16 +78,22 @@ def build_app(
         producer_factory=partial(make_producer, settings),
         source=service,
         batch_size=settings.outbox_batch_size,
-        poll_interval=settings.outbox_poll_interval_seconds,
         parked=metrics.outbox_parked,
     )
+    outbox = Outbox(
+        relay=relay,
+        batch_size=settings.outbox_batch_size,
+        poll_interval=settings.outbox_poll_interval_seconds,
+        stale_after=settings.outbox_stale_after_seconds,
+    )
+    faults.arm(settings.fault)
     runtime = Runtime(
         service=service,
         settings=settings,
         engine=engine,
         session_factory=session_factory,
         producer=producer,
-        relay=relay,
+        outbox=outbox,
         metrics=metrics,
     )
     retry = RetryPolicy(
@@ -153,7 +156,7 @@ def build_app(
 
     @app.after_startup
     async def start_background() -> None:
-        runtime.tasks.append(asyncio.create_task(relay.run(), name=f"{service}-outbox-relay"))
+        runtime.tasks.append(asyncio.create_task(outbox.run(), name=f"{service}-outbox"))
         for task in background:
             runtime.tasks.append(asyncio.create_task(task(runtime)))
 
@@ -167,6 +170,10 @@ def build_app(
 
     @app.after_shutdown
     async def close_clients() -> None:
+        try:
+            await outbox.close()
+        except Exception as error:
+            log.warning("sent outbox rows not deleted, they will be sent again: %s", error)
         await relay.close()
         await producer.stop()
         await engine.dispose()

@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared import faults
 from shared.contracts.common import MAX_DURATION
 from shared.priority import PriorityTiers
 
@@ -83,7 +84,10 @@ class Settings(BaseSettings):
     # Rows deleted per chunk, each chunk its own transaction.
     retention_chunk_size: int = Field(default=1_000, ge=1, le=100_000)
     outbox_batch_size: PositiveInt = 500
+    # Events leave from memory at commit; every poll interval a process deletes what it sent
+    # (when no batch did) and recovers rows left waiting longer than `outbox_stale_after`.
     outbox_poll_interval_seconds: PositiveFloat = 0.5
+    outbox_stale_after_seconds: PositiveFloat = 5.0
     retry_initial_backoff_seconds: PositiveFloat = 0.2
     retry_max_backoff_seconds: PositiveFloat = 10.0
     # An unexpected (non-transient, non-validation) error is retried this often, then dead-lettered.
@@ -99,6 +103,9 @@ class Settings(BaseSettings):
     # rebalance. Two live processes of one service must never share a name (the broker fences
     # the older); unset: a new member on every start, and a rebalance on every start and stop.
     instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    # For the crash proofs only: `point:n` SIGKILLs the process the n-th time it reaches
+    # `point` (shared/faults.py). Never set in production.
+    fault: str | None = None
     metrics_interval_seconds: PositiveFloat = 5.0
     metrics_top_skus: PositiveInt = 20
     log_format: Literal["json", "text"] = "json"
@@ -166,6 +173,13 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_tiers(cls, value: str) -> str:
         PriorityTiers.parse(value)
+        return value
+
+    @field_validator("fault")
+    @classmethod
+    def _known_fault(cls, value: str | None) -> str | None:
+        if value:
+            faults.parse(value)
         return value
 
     @property

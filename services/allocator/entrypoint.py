@@ -48,12 +48,14 @@ async def on_allocation_commands(
             default_backorders=runtime.settings.default_backorders,
             retell_limit=runtime.settings.position_retell_limit,
         )
-        await runtime.committed(uow)
+        await uow.commit()
     _count(runtime, outcome)
 
 
 def _unit_of_work(runtime: Runtime) -> AllocatorUnitOfWork:
-    return AllocatorUnitOfWork(runtime.session_factory, source=runtime.service)
+    return AllocatorUnitOfWork(
+        runtime.session_factory, source=runtime.service, outbox=runtime.outbox
+    )
 
 
 def _count(runtime: Runtime, outcome: handlers.Outcome) -> None:
@@ -131,7 +133,7 @@ async def _sweep(
             try:
                 async with _unit_of_work(runtime) as uow:
                     outcome = await handle(uow, sku)
-                    await runtime.committed(uow)
+                    await uow.commit()
                 _count(runtime, outcome)
             except Exception as error:
                 log.warning(

@@ -40,7 +40,7 @@ async def on_stock_received(
         for item in delivered(receipts, message):
             with item.handling():
                 await handlers.receive_stock(item.body, uow=uow)
-        await runtime.committed(uow)
+        await uow.commit()
 
 
 @consumes(router, SKU_POLICY, service=SERVICE)
@@ -53,7 +53,7 @@ async def on_sku_policies(
             sku = policy.sku if policy else _tombstone_sku(item.record.key)
             with item.handling():
                 await handlers.set_policy(sku=sku, policy=policy, position=item.position, uow=uow)
-        await runtime.committed(uow)
+        await uow.commit()
 
 
 @consumes(router, RESTOCK_SCHEDULED, service=SERVICE)
@@ -64,11 +64,13 @@ async def on_restocks_scheduled(
         for item in delivered(restocks, message):
             with item.handling():
                 await handlers.schedule_restock(item.body, position=item.position, uow=uow)
-        await runtime.committed(uow)
+        await uow.commit()
 
 
 def _unit_of_work(runtime: Runtime) -> InventoryUnitOfWork:
-    return InventoryUnitOfWork(runtime.session_factory, source=runtime.service)
+    return InventoryUnitOfWork(
+        runtime.session_factory, source=runtime.service, outbox=runtime.outbox
+    )
 
 
 _SKU: TypeAdapter[str] = TypeAdapter(Sku)

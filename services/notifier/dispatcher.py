@@ -4,7 +4,7 @@ else. On shutdown, sends already under way finish and are recorded before the pr
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from functools import partial
@@ -30,15 +30,13 @@ W = TypeVar("W", bound=NotifierWork)
 
 
 class Dispatcher(Generic[W]):
-    """Takes its units of work, their commit and its outcome counter rather than the runtime,
-    so the fast tier runs it on fakes. `units` opens one per step, none held across a send;
-    `committed` also wakes the outbox relay for what a unit published."""
+    """Takes its units of work and its outcome counter rather than the runtime, so the fast
+    tier runs it on fakes. `units` opens one per step, none held across a send."""
 
     def __init__(
         self,
         *,
         units: Callable[[], AbstractAsyncContextManager[W]],
-        committed: Callable[[W], Awaitable[None]],
         outcomes: Counter,
         channels: Mapping[str, Channel],
         templates: Templates,
@@ -48,7 +46,6 @@ class Dispatcher(Generic[W]):
         shutdown_grace: float,
     ) -> None:
         self._units = units
-        self._committed = committed
         self._outcomes = outcomes
         self._channels = channels
         self._templates = templates
@@ -100,7 +97,7 @@ class Dispatcher(Generic[W]):
                     outcome = await handlers.settle(
                         notification_id, failure, attempt=attempt, uow=uow, rules=self._rules
                     )
-                    await self._committed(uow)
+                    await uow.commit()
                 return outcome
             except Exception as error:
                 if tried == _SETTLE_ATTEMPTS or not is_transient(error):
@@ -128,7 +125,7 @@ class Dispatcher(Generic[W]):
                 channel = await handlers.give_up(
                     notification_id, f"cannot compose: {error!r}", uow=uow
                 )
-                await self._committed(uow)
+                await uow.commit()
             if channel:
                 self._outcomes.labels(channel, NotificationStatus.FAILED).inc()
             return None
@@ -179,8 +176,12 @@ _SETTLE_BACKOFF = Backoff(initial=0.1, maximum=1.0)
 async def run_dispatcher(runtime: Runtime, channels: Mapping[str, Channel]) -> None:
     settings = runtime.settings
     await Dispatcher(
-        units=partial(NotifierUnitOfWork, runtime.session_factory, source=runtime.service),
-        committed=runtime.committed,
+        units=partial(
+            NotifierUnitOfWork,
+            runtime.session_factory,
+            source=runtime.service,
+            outbox=runtime.outbox,
+        ),
         outcomes=runtime.metrics.notifications,
         channels=channels,
         templates=Templates(settings.notify_templates_dir, timezone=settings.shop_zone),

@@ -39,7 +39,9 @@ def enabled_channels(settings: Settings) -> list[str]:
 async def on_statuses_changed(
     changes: list[OrderStatusChangedReadBack], message: KafkaMessage, runtime: Runtime = Context()
 ) -> None:
-    async with NotifierUnitOfWork(runtime.session_factory, source=runtime.service) as uow:
+    async with NotifierUnitOfWork(
+        runtime.session_factory, source=runtime.service, outbox=runtime.outbox
+    ) as uow:
         news = []
         for item in delivered(changes, message):
             resend = item.header(NOTIFICATION_ID) if item.header(REPLAYED_FROM) else None
@@ -54,7 +56,7 @@ async def on_statuses_changed(
             channels=enabled_channels(runtime.settings),
             window=runtime.settings.notify_coalesce_seconds,
         )
-        await runtime.committed(uow)
+        await uow.commit()
 
 
 async def deliver_notifications(runtime: Runtime) -> None:

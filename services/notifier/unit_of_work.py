@@ -22,7 +22,6 @@ class NotifierWork(Publisher, Protocol):
         and headers of its own."""
         ...
 
-    # The dispatcher commits a claim itself: it publishes nothing, so no relay needs waking.
     async def commit(self) -> None: ...
 
 

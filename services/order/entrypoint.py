@@ -71,7 +71,7 @@ async def on_orders_placed(
         # How far orders were read decides when an early cancel's order "did not arrive".
         for newest in _newest_per_partition(placed):
             await uow.record_progress(consumer=SERVICE, topic=ORDERS_PLACED.name, position=newest)
-        await runtime.committed(uow)
+        await uow.commit()
 
 
 @consumes(router, ORDERS_CANCEL_REQUESTED, service=SERVICE)
@@ -92,7 +92,7 @@ async def on_cancels_requested(
                     value=record.value,
                     headers=list(record.headers),
                 )
-        await runtime.committed(uow)
+        await uow.commit()
 
 
 @consumes(router, ORDERS_SUBSTITUTION_REQUESTED, service=SERVICE)
@@ -106,7 +106,7 @@ async def on_substitutions_requested(
                 await handlers.request_substitution(
                     item.body, uow=uow, picture_limit=_picture_limit(runtime)
                 )
-        await runtime.committed(uow)
+        await uow.commit()
 
 
 @consumes(router, LINE_ALLOCATION_CHANGED, service=SERVICE)
@@ -123,11 +123,11 @@ async def on_line_allocations_changed(
                     picture_limit=_picture_limit(runtime),
                     tiers=runtime.settings.tiers,
                 )
-        await runtime.committed(uow)
+        await uow.commit()
 
 
 def _unit_of_work(runtime: Runtime) -> OrderUnitOfWork:
-    return OrderUnitOfWork(runtime.session_factory, source=runtime.service)
+    return OrderUnitOfWork(runtime.session_factory, source=runtime.service, outbox=runtime.outbox)
 
 
 def _newest_per_partition(placed: list[Delivered[OrderPlaced]]) -> list[SourcePosition]:
@@ -180,5 +180,5 @@ async def _dead_letter_cancellations_whose_order_did_not_come(
         expired = await handlers.dead_letter_expired_cancellations(
             uow=uow, waited=waited, orders_read_until=orders_read_until
         )
-        await runtime.committed(uow)
+        await uow.commit()
     return expired

@@ -1,8 +1,9 @@
 """One transaction per batch: state, dedupe records and outbox rows commit together."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import orjson
 from opentelemetry import propagate
@@ -16,23 +17,41 @@ from shared.contracts.headers import CORRELATION_ID, EVENT_ID, EVENT_TYPE
 from shared.db.engine import SessionFactory
 from shared.db.tables import ProcessedMessage, encode_headers
 
+if TYPE_CHECKING:
+    from shared.messaging.outbox import Outbox
+    from shared.messaging.outbox_relay import Record
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A batch's outbox rows, written but not yet committed."""
+
+    # In the order the rows were written, which is the order they were published in.
+    ids: list[int]
+    # Whether rows another process wrote for the same keys are still in the outbox: then they
+    # may not have left yet, and this batch's rows must wait until they have.
+    behind: bool
+
 
 class UnitOfWork:
     """Rolls back unless `commit()` was called; handlers never commit on their own."""
 
     session: AsyncSession
 
-    def __init__(self, session_factory: SessionFactory, *, source: str) -> None:
+    def __init__(
+        self, session_factory: SessionFactory, *, source: str, outbox: "Outbox | None" = None
+    ) -> None:
+        """With an `outbox`, committed events are sent at once from memory; without one they
+        wait in the table for a relay."""
         self._session_factory = session_factory
         self.source = source
-        # Written at commit; `published` counts them after, so the caller knows to wake the relay.
-        self._outbox: list[dict[str, object]] = []
-        self.published = 0
+        self._sender = outbox
+        # Written at commit, and sent from here after it.
+        self.outgoing: list[Record] = []
 
     async def __aenter__(self) -> Self:
         self.session = self._session_factory()
-        self._outbox = []
-        self.published = 0
+        self.outgoing = []
         return self
 
     async def __aexit__(
@@ -45,22 +64,40 @@ class UnitOfWork:
         await self.session.close()
 
     async def commit(self) -> None:
-        if self._outbox:
-            # One statement and one round trip for the whole batch, its columns as arrays;
-            # ids are drawn in the order of the rows. (The ORM's insert of the same rows cost
-            # 24 us an event in the service, this one 2.)
-            rows = self._outbox
-            await self.session.execute(
-                _INSERT_OUTBOX,
-                {
-                    "source": self.source,
-                    "topics": [row["topic"] for row in rows],
-                    "keys": [row["key"] for row in rows],
-                    "values": [row["value"] for row in rows],
-                    "headers": [orjson.dumps(row["headers"]).decode() for row in rows],
-                },
-            )
-            self._outbox = []
+        if self._sender is not None:
+            await self._sender.commit(self)
+            return
+        await self.stage()
+        await self.finish()
+
+    async def stage(self, *, forget: Sequence[int] = (), own: Sequence[int] = ()) -> Staged:
+        """Writes the outbox rows and deletes `forget` (rows sent already), in one statement and
+        one round trip, the columns as arrays; ids are drawn in the order of the rows. (The ORM's
+        insert of the same rows cost 24 us an event in the service, this one 2.) `own`: the
+        rows of this process not yet deleted, which never hold this batch back."""
+        rows = self.outgoing
+        if not rows:
+            if forget:
+                await self.session.execute(_FORGET, {"forget": list(forget)})
+            return Staged(ids=[], behind=False)
+        written = await self.session.execute(
+            _WRITE_OUTBOX,
+            {
+                "source": self.source,
+                "forget": list(forget),
+                "own": list(own),
+                "topics": [topic for topic, _, _, _ in rows],
+                "keys": [key for _, key, _, _ in rows],
+                "values": [value for _, _, value, _ in rows],
+                "headers": [
+                    orjson.dumps(encode_headers(headers)).decode() for _, _, _, headers in rows
+                ],
+            },
+        )
+        ids, behind = written.one()
+        return Staged(ids=list(ids), behind=bool(behind))
+
+    async def finish(self) -> None:
         await self.session.commit()
 
     async def first_times(self, *, consumer: str, message_ids: Sequence[str]) -> set[str]:
@@ -107,15 +144,24 @@ class UnitOfWork:
     def publish_raw(
         self, *, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]
     ) -> None:
-        self._outbox.append(
-            {"topic": topic, "key": key, "value": value, "headers": encode_headers(headers)}
-        )
-        self.published += 1
+        self.outgoing.append((topic, key, value, headers))
 
 
-_INSERT_OUTBOX = text(
-    "INSERT INTO outbox_message (source, topic, key, value, headers) "
-    "SELECT :source, topic, key, value, CAST(headers AS jsonb) FROM unnest("
-    "CAST(:topics AS text[]), CAST(:keys AS bytea[]), CAST(:values AS bytea[]), "
-    "CAST(:headers AS text[])) AS row(topic, key, value, headers)"
+_FORGET = text("DELETE FROM outbox_message WHERE id = ANY(CAST(:forget AS bigint[]))")
+
+# The EXISTS reads the snapshot the statement started with: rows committed before it, not the
+# ones it writes or deletes.
+_WRITE_OUTBOX = text(
+    "WITH gone AS ("
+    " DELETE FROM outbox_message WHERE id = ANY(CAST(:forget AS bigint[]))"
+    "), new AS ("
+    " INSERT INTO outbox_message (source, topic, key, value, headers)"
+    " SELECT :source, topic, key, value, CAST(headers AS jsonb) FROM unnest("
+    " CAST(:topics AS text[]), CAST(:keys AS bytea[]), CAST(:values AS bytea[]),"
+    " CAST(:headers AS text[])) AS row(topic, key, value, headers)"
+    " RETURNING id"
+    ") SELECT (SELECT array_agg(id ORDER BY id) FROM new),"
+    " EXISTS (SELECT 1 FROM outbox_message AS o WHERE o.source = :source"
+    " AND o.key = ANY(CAST(:keys AS bytea[]))"
+    " AND o.id <> ALL(CAST(:forget AS bigint[])) AND o.id <> ALL(CAST(:own AS bigint[])))"
 )

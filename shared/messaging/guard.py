@@ -11,8 +11,10 @@ but a transient one is taken apart: each record is handled on its own, under the
 so a poison record is dead-lettered alone and the others apply, in their order. (The batch's
 transaction rolled back, so nothing of it was applied twice.)
 
-The offset is committed by FastStream only after the guard returns, so after the handler's
-database transaction has committed (at-least-once; handlers are idempotent).
+The guard commits the offsets itself once the handler returned, so after its database
+transaction committed and the broker acked what it published (at-least-once; handlers are
+idempotent). A commit refused after a rebalance took the partitions is an ordinary event: it is
+logged as a warning, and the new owner reads the batch again.
 """
 
 import asyncio
@@ -24,8 +26,9 @@ from aiokafka.structs import ConsumerRecord
 from faststream import BaseMiddleware
 from faststream._internal.basic_types import AsyncFuncAny
 from faststream._internal.context.repository import ContextRepo
-from faststream.message import StreamMessage
+from faststream.message import AckStatus, StreamMessage
 
+from shared import faults
 from shared.backoff import Backoff
 from shared.contracts.headers import CORRELATION_ID
 from shared.logs import correlation_id
@@ -57,6 +60,13 @@ class ConsumeGuard(BaseMiddleware):
         self._retry = retry
 
     async def consume_scope(self, call_next: AsyncFuncAny, msg: StreamMessage[Any]) -> Any:
+        result = await self._scoped(call_next, msg)
+        faults.reached("before_offset_commit")
+        await _commit_offsets(msg)
+        faults.reached("after_offset_commit")
+        return result
+
+    async def _scoped(self, call_next: AsyncFuncAny, msg: StreamMessage[Any]) -> Any:
         token = correlation_id.set(msg.headers.get(CORRELATION_ID) or msg.correlation_id)
         try:
             return await self._guarded(call_next, msg)
@@ -116,7 +126,7 @@ class ConsumeGuard(BaseMiddleware):
             alone = _alone(msg, record)
             # Handlers take their `KafkaMessage` from FastStream's context.
             with self.context.scope("message", alone):
-                await self.consume_scope(call_next, alone)
+                await self._scoped(call_next, alone)
 
     async def _dead_letter(self, msg: StreamMessage[Any], reason: str) -> None:
         """Never gives up: skipping would lose the message. A dead letter is cut to fit what
@@ -136,6 +146,20 @@ class ConsumeGuard(BaseMiddleware):
                     error,
                 )
                 await asyncio.sleep(self._retry.backoff.delay(attempt))
+
+
+async def _commit_offsets(msg: StreamMessage[Any]) -> None:
+    try:
+        await msg.ack()
+    except Exception as error:
+        log.warning(
+            "offsets not committed (%s: %s): the partitions moved, their new owner reads the"
+            " batch again and finds it done",
+            type(error).__name__,
+            error,
+        )
+        # FastStream would try again after the guard, and log the same refusal as CRITICAL.
+        msg.committed = AckStatus.ACKED
 
 
 def _alone(msg: StreamMessage[Any], record: "ConsumerRecord[bytes, bytes]") -> StreamMessage[Any]:

@@ -1,4 +1,7 @@
-"""Publishes committed outbox rows in id order, in batches, and deletes them once acked.
+"""The recovery relay: publishes committed outbox rows in id order, in batches, and deletes them
+once acked. Rows normally leave from memory right after their commit (`shared/messaging/outbox.py`);
+this relay sends the ones left behind: by a process that died between its commit and its send, by
+a send that failed, or by another instance whose partitions this one was just assigned.
 
 One relay per source works at a time (a transaction-scoped advisory lock). Ids are drawn at
 insert, not at commit, so id order is the order of events for a key only because every writer
@@ -31,10 +34,8 @@ from prometheus_client import Counter
 from sqlalchemy import func, insert, select, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.backoff import Backoff
 from shared.db.engine import SessionFactory
 from shared.db.tables import OutboxParked, decode_headers
-from shared.messaging.errors import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,6 @@ _REFUSED_FOR_GOOD = (
     RecordListTooLargeError,
     InvalidTopicError,
 )
-
-
-_BACKOFF = Backoff(initial=0.2, maximum=10.0)
 
 
 class _Row(NamedTuple):
@@ -62,9 +60,23 @@ class _Row(NamedTuple):
     created_at: datetime
 
 
+# A record as it leaves: topic, key, value, headers.
+Record = tuple[str, bytes | None, bytes, Sequence[tuple[str, bytes]]]
+
+_FORGET = text("DELETE FROM outbox_message WHERE id = ANY(CAST(:ids AS bigint[]))")
+
+_WAITING = text(
+    "SELECT EXISTS (SELECT 1 FROM outbox_message WHERE source = :source"
+    " AND created_at < now() - make_interval(secs => :seconds)"
+    " AND id <> ALL(CAST(:own AS bigint[])))"
+)
+
+# Rows locked by another transaction are rows being deleted after their send (a batch's bulk
+# delete, not yet committed, which may wait on this process to commit): skipped, not waited on.
 _TAKE_OLDEST = text(
     "DELETE FROM outbox_message WHERE id IN ("
-    " SELECT id FROM outbox_message WHERE source = :source ORDER BY id LIMIT :limit)"
+    " SELECT id FROM outbox_message WHERE source = :source ORDER BY id LIMIT :limit"
+    " FOR UPDATE SKIP LOCKED)"
     " RETURNING id, source, topic, key, value, headers, created_at"
 )
 
@@ -77,7 +89,6 @@ class OutboxRelay:
         producer_factory: Callable[[], AIOKafkaProducer],
         source: str,
         batch_size: int,
-        poll_interval: float,
         parked: Counter | None = None,
     ) -> None:
         """The relay owns its producer: an idempotent producer whose batch the broker refused
@@ -88,8 +99,6 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._source = source
         self._batch_size = batch_size
-        self._poll_interval = poll_interval
-        self._wake = asyncio.Event()
         self._parked = parked
 
     async def close(self) -> None:
@@ -108,17 +117,18 @@ class OutboxRelay:
         with contextlib.suppress(Exception):
             await self.close()
 
-    def wake(self) -> None:
-        """Called after a commit that added rows, so they leave without waiting for the poll."""
-        self._wake.set()
-
-    async def relay_once(self) -> int:
+    async def relay_once(self, *, forget: Sequence[int] = ()) -> list[int] | None:
+        """One round: the oldest rows sent (or parked) and deleted, `forget` (rows already sent
+        from memory) deleted unsent. Returns the ids taken, or None while another instance's
+        relay holds the source."""
         async with self._session_factory() as session, session.begin():
             locked = await session.scalar(
                 select(func.pg_try_advisory_xact_lock(func.hashtext("outbox:" + self._source)))
             )
             if not locked:
-                return 0
+                return None
+            if forget:
+                await session.execute(_FORGET, {"ids": list(forget)})
             # Read and deleted in one statement: a failed send raises, the transaction rolls
             # back and the rows are there again for the next round, in the same order.
             taken = await session.execute(
@@ -126,11 +136,44 @@ class OutboxRelay:
             )
             rows = sorted((_Row(*row) for row in taken), key=attrgetter("id"))
             if not rows:
-                return 0
+                return []
             refused = await self._send(rows)
             for row, error in refused:
                 await self._park(session, row, error)
-        return len(rows)
+        return [row.id for row in rows]
+
+    async def tidy(self, *, forget: Sequence[int], older_than: float, own: Sequence[int]) -> bool:
+        """Deletes `forget` (rows sent already); says whether rows other than `own` have waited
+        longer than `older_than` seconds."""
+        async with self._session_factory() as session, session.begin():
+            if forget:
+                await session.execute(_FORGET, {"ids": list(forget)})
+            waiting = await session.scalar(
+                _WAITING, {"source": self._source, "seconds": older_than, "own": list(own)}
+            )
+        return bool(waiting)
+
+    async def send_all(self, records: Sequence[Record]) -> None:
+        """Sends records from memory, in order, and waits for every ack; raises on any failure
+        (the caller then leaves them to `relay_once`, which parks what is refused for good)."""
+        producer = await self._started_producer()
+        pending: list[asyncio.Future[object]] = []
+        try:
+            for topic, key, value, headers in records:
+                pending.append(
+                    await producer.send(topic, value=value, key=key, headers=list(headers))
+                )
+        finally:
+            results = await asyncio.gather(*pending, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                if isinstance(result, _REFUSED_FOR_GOOD):
+                    # Out of step with the broker's sequence for that partition: renewed.
+                    await self._renew_producer()
+                raise result
+
+    async def renew_producer(self) -> None:
+        await self._renew_producer()
 
     async def _send(self, rows: Sequence[_Row]) -> list[tuple[_Row, BaseException]]:
         """Sends the batch; returns the rows refused for good. Raises on any other failure."""
@@ -196,22 +239,3 @@ class OutboxRelay:
         )
         if self._parked is not None:
             self._parked.labels(row.topic).inc()
-
-    async def run(self) -> None:
-        attempt = 0
-        while True:
-            try:
-                sent = await self.relay_once()
-                attempt = 0
-            except Exception as error:
-                if not is_transient(error):
-                    log.exception("outbox relay failed")
-                    # A sequence out of step (after a refused batch) stays so until renewed.
-                    await self._renew_producer()
-                attempt += 1
-                await asyncio.sleep(_BACKOFF.delay(attempt))
-                continue
-            if sent < self._batch_size:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_interval)

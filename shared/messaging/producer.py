@@ -10,7 +10,9 @@ def make_producer(settings: Settings) -> AIOKafkaProducer:
         **kafka_options(settings),
         enable_idempotence=True,
         acks="all",
-        linger_ms=5,
+        # Sends wait for their acks under the outbox lock (shared/messaging/outbox.py): a
+        # linger would add to every batch, and the records of one batch go in one request anyway.
+        linger_ms=0,
         request_timeout_ms=15_000,
         max_request_size=max(1_048_576, settings.max_message_bytes * 2),
     )

@@ -7,6 +7,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaRouter
 
 from shared.contracts.topics import Topic
+from shared.messaging.assignments import CountAssignments
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -44,6 +45,7 @@ def consumes(router: KafkaRouter, topic: Topic, *, service: str) -> Callable[[Ha
             batch_timeout_ms=BATCH_WAIT_MS,
             heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
             session_timeout_ms=SESSION_TIMEOUT_MS,
+            listener=CountAssignments(),
             description=topic.description,
         ),
     )

@@ -123,7 +123,7 @@ class Notifier:
         self.units: list[FakeNotifierUnitOfWork] = []
         self.registry = CollectorRegistry()
         self.outcomes = Counter("notified", "", ["channel", "outcome"], registry=self.registry)
-        # What each next commit of an outcome does: None commits, an error is raised.
+        # What each next commit does: None commits, an error is raised.
         self.commits: list[BaseException | None] = []
 
     @property
@@ -146,7 +146,6 @@ class Notifier:
     async def deliver(self) -> None:
         dispatcher = Dispatcher(
             units=self.unit,
-            committed=self._commit,
             outcomes=self.outcomes,
             channels=self.channels,
             templates=TEMPLATES,
@@ -169,12 +168,6 @@ class Notifier:
         """Lets `delta` pass, then delivers whatever fell due."""
         self.repo.later(delta)
         await self.deliver()
-
-    async def _commit(self, uow: FakeNotifierUnitOfWork) -> None:
-        failure = self.commits.pop(0) if self.commits else None
-        if failure is not None:
-            raise failure
-        await uow.commit()
 
     def idle(self) -> bool:
         now = datetime.now(UTC)
@@ -202,7 +195,7 @@ class Notifier:
         )
 
     def unit(self) -> FakeNotifierUnitOfWork:
-        unit = FakeNotifierUnitOfWork(self.repo)
+        unit = FakeNotifierUnitOfWork(self.repo, commits=self.commits)
         self.units.append(unit)
         return unit
 
@@ -610,7 +603,8 @@ async def test_a_sent_notification_whose_outcome_fails_to_commit_once_is_not_sen
     the customer to get the message twice."""
     notifier = Notifier()
     await notifier.take(picture(1))
-    notifier.commits = [ConnectionResetError("connection was closed in the middle")]
+    # The claim commits; the outcome's first commit fails.
+    notifier.commits = [None, ConnectionResetError("connection was closed in the middle")]
     await notifier.deliver()
     assert notifier.one().status is NotificationStatus.SENT
     await notifier.later(timedelta(hours=1))

@@ -162,11 +162,25 @@ class FakeNotifierUnitOfWork(FakeUnitOfWork):
     repository undoes this unit's changes alone, as units never interleave in memory: nothing
     in one waits on the event loop."""
 
-    def __init__(self, notifications: FakeNotifierRepository | None = None) -> None:
+    def __init__(
+        self,
+        notifications: FakeNotifierRepository | None = None,
+        *,
+        commits: list[BaseException | None] | None = None,
+    ) -> None:
+        """`commits`: what each next commit does, shared by the units of one test: None
+        commits, an error is raised (a database gone in the middle, say)."""
         super().__init__()
         self.notifications = notifications or FakeNotifierRepository()
         self.records: list[RawRecord] = []
         self._entered: FakeNotifierRepository | None = None
+        self._commits = commits if commits is not None else []
+
+    async def commit(self) -> None:
+        failure = self._commits.pop(0) if self._commits else None
+        if failure is not None:
+            raise failure
+        await super().commit()
 
     def publish_raw(
         self, *, topic: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]
