@@ -26,12 +26,13 @@ from shared.db.unit_of_work import UnitOfWork
 from shared.messaging.connection import faststream_security
 from shared.messaging.dead_letter import DeadLetters
 from shared.messaging.decoder import make_json_decoder
+from shared.messaging.fencing import recognise_fencing
 from shared.messaging.guard import ConsumeGuard, RetryPolicy
 from shared.messaging.outbox import Outbox
 from shared.messaging.outbox_relay import OutboxRelay
 from shared.messaging.producer import make_producer
 from shared.messaging.records import trace_each_message
-from shared.messaging.subscriptions import join_as_static_members
+from shared.messaging.subscriptions import join_as_static_members, read_without_naps
 from shared.observability import GaugeReader, Metrics, http_routes, refresh_gauges
 from shared.settings import Settings
 from shared.tracing import make_tracer_provider
@@ -131,8 +132,10 @@ def build_app(
         ],
     )
     broker.include_router(router)
+    read_without_naps(broker)
     if settings.instance_id:
         join_as_static_members(broker, instance_id=settings.instance_id)
+        recognise_fencing(settings.instance_id)
     background = (partial(refresh_gauges, gauges=gauges), *background)
     app = AsgiFastStream(broker, asgi_routes=http_routes(runtime, broker))
     app.context.set_global("runtime", runtime)

@@ -1,5 +1,6 @@
 """Every consumer commits its offset only after its handler's transaction, in its own group."""
 
+import anyio
 import pytest
 from faststream import AckPolicy
 
@@ -52,3 +53,33 @@ async def test_a_named_instance_joins_under_names_of_its_own(service: str) -> No
     assert all(str(name).startswith(f"{service}-7.") for name in first)
     assert await names(f"{service}-7") == first
     assert set(await names(f"{service}-8")).isdisjoint(first)
+
+
+class _EmptyTopic:
+    """A consumer whose wait for records ran out with nothing to read."""
+
+    async def getmany(
+        self, *, timeout_ms: int, max_records: int | None
+    ) -> dict[object, list[object]]:
+        return {}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("service", list(SERVICES))
+async def test_a_consumer_that_found_nothing_asks_again_at_once(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastStream's batch subscriber slept another `batch_timeout_ms` after each empty read, and
+    a record arriving meanwhile waited for the nap to end, on every hop of an order's way."""
+
+    async def nap(seconds: float) -> None:
+        raise AssertionError(f"napped {seconds}s after an empty read")
+
+    monkeypatch.setattr(anyio, "sleep", nap)  # what the batch subscriber napped with
+    app = create_app(service, Settings())
+    assert app.broker is not None
+    try:
+        for subscriber in app.broker.subscribers:
+            assert await subscriber.get_msg(_EmptyTopic()) == ()  # type: ignore[attr-defined]
+    finally:
+        await app.context.get("runtime").producer.stop()
