@@ -37,8 +37,10 @@ async def _publish_in_slices(work: Workload, shop: EdgeClient, *, seed: int) -> 
 
 @contextmanager
 def _in_place_of(fleet: Fleet, name: str) -> Iterator[None]:
-    """The fleet's own instance of `name` stopped for the test, and a plain one back after."""
-    fleet.stop(fleet.first(name))
+    """Every instance of `name` stopped for the test (an earlier test may have left a second),
+    so the test's own takes all partitions; a plain one back after."""
+    for service in [s for s in fleet.running if s.name == name]:
+        fleet.stop(service)
     try:
         yield
     finally:
