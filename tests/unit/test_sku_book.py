@@ -72,7 +72,7 @@ def test_cancelling_a_waiting_line_takes_it_out_of_the_queue() -> None:
 
 
 def test_deny_policy_rejects_the_uncovered_part_with_a_reason() -> None:
-    book = SkuBook(sku="LAMP", available=1, policy=Policy(backorders_allowed=False))
+    book = SkuBook(sku="LAMP", available=1, policy=Policy(backorders="deny"))
     a = line("a", 3)
     book.request(a)
     assert (a.allocated, a.rejected, a.short, a.status) == (1, 2, 0, "allocated")
