@@ -44,3 +44,10 @@ class SkuPolicyFields(Contract):
         f'(e.g. "10% off your next order with code WAIT10"), up to {INCENTIVE_MAX_LENGTH} '
         "characters.",
     )
+    discontinued: bool = Field(
+        default=False,
+        strict=True,
+        description="The shop no longer restocks the SKU: the part of a new line that stock "
+        "does not cover is rejected instead of waiting; lines already waiting keep waiting "
+        "until cancelled or expired.",
+    )

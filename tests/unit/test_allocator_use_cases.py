@@ -300,6 +300,19 @@ async def test_a_customer_waits_for_at_most_the_per_customer_cap(allocator: Allo
     assert again.status == "backordered"
 
 
+async def test_a_discontinued_sku_rejects_new_waits_and_keeps_the_lines_waiting_already(
+    allocator: Allocator,
+) -> None:
+    await allocator.handle(allocate("before", 2))
+    await allocator.handle(policy(discontinued=True), receive(1))
+    [after] = await allocator.handle(allocate("after", 2))
+    assert (after.status, units(after)) == ("rejected", (0, 0, 2))
+    assert after.reason == f"SKU {SKU} is discontinued and will not be restocked"
+    assert allocator.tables.waiting(SKU) == [("before", "1")]
+    [filled] = await allocator.handle(receive(1))
+    assert (filled.order_id, filled.status) == ("before", "allocated")
+
+
 async def test_only_returning_customers_may_wait_where_the_sku_says_so(
     allocator: Allocator,
 ) -> None:

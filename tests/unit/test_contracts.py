@@ -100,6 +100,15 @@ def test_a_policy_command_written_flat_is_read_as_the_policy_it_carried() -> Non
         commands.validate_python({"type": "set-policy", "sku": "MUG"})
 
 
+def test_a_policy_says_discontinued_with_true_or_false_only() -> None:
+    body = {"sku": "MUG", "backorders": "allow"}
+    assert not SkuPolicy.model_validate(body).discontinued
+    assert SkuPolicy.model_validate(body | {"discontinued": True}).discontinued
+    for said in ("true", 1):
+        with pytest.raises(ValidationError):
+            SkuPolicy.model_validate(body | {"discontinued": said})
+
+
 class _DatabaseSays(Exception):
     def __init__(self, sqlstate: str) -> None:
         super().__init__(sqlstate)

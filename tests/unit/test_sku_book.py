@@ -79,6 +79,19 @@ def test_deny_policy_rejects_the_uncovered_part_with_a_reason() -> None:
     assert a.reason is not None and "not allowed" in a.reason
 
 
+def test_a_discontinued_sku_sells_what_it_has_and_takes_no_new_wait() -> None:
+    book = SkuBook(sku="MUG", available=1, policy=Policy())
+    waiting = line("a", 2)
+    book.request(waiting)
+    book.policy = Policy(discontinued=True)
+    book.receive(2)
+    late = line("b", 3)
+    book.request(late)
+    assert (late.allocated, late.rejected, late.short, late.status) == (1, 2, 0, "allocated")
+    assert late.reason == "SKU MUG is discontinued and will not be restocked"
+    assert (waiting.status, book.queue) == ("allocated", [])
+
+
 def test_maximum_backorder_quantity_counts_everything_already_waiting() -> None:
     book = SkuBook(sku="MUG", policy=Policy(max_backorder_quantity=3))
     a, b, c = line("a", 2), line("b", 2), line("c", 1)
