@@ -131,7 +131,7 @@ async def _substitution(
     policy = {"sku": mug, "backorders": "allow", "alternatives": [cup]}
     await shop.publish(SKU_POLICY.name, key=mug, value=policy)
     await shop.publish(STOCK_RECEIVED.name, key=cup, value=_receipt(f"r-cup-{run}", cup, 1))
-    await _until(settings, mug, lambda book: book.backorders == "allow")
+    await _policy_in_force(settings, mug, "allow")
     await _until(settings, cup, lambda book: book.available == 1)
     await shop.publish(ORDERS_PLACED.name, key=fay, value=_order(fay, "Fay", mug, 1))
     await _settle(tail, {fay: "backordered"}, f"Fay orders 1 x {mug}; {cup} is offered instead")
@@ -141,7 +141,9 @@ async def _substitution(
 
 
 async def _policy_in_force(settings: Settings, sku: str, backorders: str) -> None:
-    await _until(settings, sku, lambda book: book.backorders == backorders)
+    await _until(
+        settings, sku, lambda book: book.policy is not None and book.policy.backorders == backorders
+    )
 
 
 async def _until(settings: Settings, sku: str, holds: Callable[[SkuBook], bool]) -> None:

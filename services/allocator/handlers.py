@@ -162,16 +162,7 @@ async def _schedule(command: ScheduleRestock, decision: Decision) -> None:
 
 @decides(SetSkuPolicy)
 async def _set_policy(command: SetSkuPolicy, decision: Decision) -> None:
-    decision.opened.set_policy(
-        backorders=command.backorders,
-        max_backorder_quantity=command.max_backorder_quantity,
-        max_backorder_quantity_per_customer=command.max_backorder_quantity_per_customer,
-        max_wait_seconds=command.max_wait_seconds,
-        aging_seconds=command.aging_seconds,
-        alternatives=command.alternatives,
-        delay_incentive=command.delay_incentive,
-        default_backorders=decision.default_backorders,
-    )
+    decision.opened.set_policy(command.policy, default_backorders=decision.default_backorders)
 
 
 async def handle_commands(

@@ -15,16 +15,14 @@ class SkuBookRow(SQLModel, table=True):
     # Units on hand held by nobody; only ever above zero while the queue is empty.
     available: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     received_total: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
-    backorders: str | None = None
-    max_backorder_quantity: int | None = Field(default=None, sa_type=BigInteger)
-    max_backorder_quantity_per_customer: int | None = Field(default=None, sa_type=BigInteger)
-    max_wait_seconds: float | None = None
-    alternatives: list[str] = Field(
-        default_factory=list,
-        sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    # The SKU's own policy (shared/contracts/policy.py), whole; None: it has none, the
+    # configured defaults apply.
+    policy: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSONB(none_as_null=True), nullable=True)
     )
-    delay_incentive: str | None = None
-    # A line waiting longer in its rank is promoted one rank; None: the global default.
+    # The policy's `max_wait` and `aging` in seconds (None: the global default), written with
+    # it: the sweeps' SQL compares them for every SKU (repository/sweep_probes.py).
+    max_wait_seconds: float | None = None
     aging_seconds: float | None = None
     # The counters of the lanes above the default rank (services/allocator/domain/ranks.py),
     # one object each; empty while no order asked for a higher priority.

@@ -1,6 +1,8 @@
 """Look-ups in the services' tables: a SKU's queue, an order, the demand report. `--json`
 prints what the look-up API answers for the same question."""
 
+import json
+
 import typer
 from pydantic import TypeAdapter
 from rich.console import Console
@@ -28,19 +30,18 @@ def queue(sku: str = typer.Argument(..., help="the SKU"), as_json: bool = JSON_O
     if as_json:
         typer.echo(book.in_force(default_backorders=default).model_dump_json(indent=2))
         return
-    policy = book.backorders or f"default ({default})"
-    limit, per_customer = book.max_backorder_quantity, book.max_backorder_quantity_per_customer
+    backorders = book.policy.backorders if book.policy else f"default ({default})"
     console = Console()
     console.print(
         f"[bold]{sku}[/bold]: {book.available} on hand unheld, {book.received_total} "
-        f"received in all; backorders {policy}"
-        + (f", at most {limit} waiting" if limit else "")
-        + (f", at most {per_customer} per customer" if per_customer is not None else "")
+        f"received in all; backorders {backorders}"
     )
-    if book.delay_incentive:
-        console.print(f"offered for the wait: {book.delay_incentive}", markup=False)
-    if book.aging_seconds:
-        console.print(f"a line waiting over {book.aging_seconds:g}s in its rank is promoted")
+    # The rest of the SKU's own policy, as the shop writes it: only what it sets.
+    if book.policy:
+        for name, value in book.policy.model_dump(
+            mode="json", exclude_defaults=True, exclude={"backorders"}
+        ).items():
+            console.print(f"  {name}: {_shown(value)}", markup=False)
     now = datetime.now(UTC)
     # Priorities are shown only where some order asked for one, or aging lifted a line.
     ranked = any(row.priority or row.rank for row in book.queue)
@@ -58,6 +59,12 @@ def queue(sku: str = typer.Argument(..., help="the SKU"), as_json: bool = JSON_O
         ]
         table.add_row(*cells, *([row.priority or "default", str(row.rank)] if ranked else []))
     console.print(table)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def order(

@@ -7,6 +7,7 @@ from services.inventory.unit_of_work import InventoryWork
 from shared.contracts.headers import event_id
 from shared.contracts.inputs import RestockScheduled, SkuPolicy, StockReceived
 from shared.contracts.internal import ReceiveStock, ScheduleRestock, SetSkuPolicy
+from shared.contracts.policy import SkuPolicyFields
 from shared.contracts.topics import ALLOCATION_COMMANDS
 from shared.messaging.errors import PoisonMessage
 from shared.messaging.position import SourcePosition
@@ -61,18 +62,13 @@ async def set_policy(
 
 def _policy_command(sku: str, policy: SkuPolicy | None) -> SetSkuPolicy:
     if policy is None:
-        # Every field empty: the configured defaults apply to the SKU again.
-        return SetSkuPolicy(sku=sku, backorders=None)
+        # No policy of its own: the configured defaults apply to the SKU again.
+        return SetSkuPolicy(sku=sku, policy=None)
+    # A SKU offered as its own alternative would only offer the customer the same wait.
+    alternatives = [other for other in policy.alternatives if other != sku]
+    declared = policy.model_dump(include=set(SkuPolicyFields.model_fields))
     return SetSkuPolicy(
-        sku=sku,
-        backorders=policy.backorders,
-        max_backorder_quantity=policy.max_backorder_quantity,
-        max_backorder_quantity_per_customer=policy.max_backorder_quantity_per_customer,
-        max_wait_seconds=policy.max_wait.total_seconds() if policy.max_wait else None,
-        aging_seconds=policy.aging.total_seconds() if policy.aging else None,
-        # A SKU offered as its own alternative would only offer the customer the same wait.
-        alternatives=[other for other in policy.alternatives if other != sku],
-        delay_incentive=policy.delay_incentive,
+        sku=sku, policy=SkuPolicyFields.model_validate(declared | {"alternatives": alternatives})
     )
 
 

@@ -97,7 +97,7 @@ class SqlInventoryRepository:
 
     async def save_policy(self, policy: SetSkuPolicy, *, position: SourcePosition) -> int:
         values = {
-            **policy.model_dump(exclude={"type", "sku"}),
+            "policy": None if policy.policy is None else policy.policy.model_dump(mode="json"),
             "updated_at": datetime.now(UTC),
             **SourcePositioned.columns(position),
         }

@@ -1,8 +1,9 @@
 """The inventory service's state: the receipt ledger and the latest policy per SKU."""
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, text
+from sqlalchemy import BigInteger, Column, DateTime
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -37,18 +38,11 @@ class SkuPolicyRow(SourcePositioned, table=True):
     __tablename__ = "sku_policy"
 
     sku: str = Field(primary_key=True)
-    # None after a tombstone: the configured default applies.
-    backorders: str | None = None
-    max_backorder_quantity: int | None = Field(default=None, sa_type=BigInteger)
-    max_backorder_quantity_per_customer: int | None = Field(default=None, sa_type=BigInteger)
-    max_wait_seconds: float | None = None
-    # A line waiting longer in its priority tier is promoted one tier; None: the global default.
-    aging_seconds: float | None = None
-    alternatives: list[str] = Field(
-        default_factory=list,
-        sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    # The policy as handed to the SKU's book (shared/contracts/policy.py), whole; None after a
+    # tombstone: the configured defaults apply.
+    policy: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSONB(none_as_null=True), nullable=True)
     )
-    delay_incentive: str | None = None
     # Counts the policy messages applied, giving each forwarded command its own id.
     revision: int = 0
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -14,11 +14,7 @@ from services.ops.views import (
     SkuBook,
 )
 
-_SKU_BOOK = text(
-    "select sku, available, received_total, backorders, max_backorder_quantity,"
-    " max_backorder_quantity_per_customer, delay_incentive, aging_seconds"
-    " from sku_book where sku = :sku"
-)
+_SKU_BOOK = text("select sku, available, received_total, policy from sku_book where sku = :sku")
 # Served highest rank first (each rank's lane counts its seqs from rank << LANE_BITS), then in
 # the order lines reached their rank.
 _SKU_QUEUE = text(
@@ -48,11 +44,7 @@ async def sku_queue(session: AsyncSession, *, sku: str) -> SkuBook | None:
         sku=book.sku,
         available=book.available,
         received_total=book.received_total,
-        backorders=book.backorders,
-        max_backorder_quantity=book.max_backorder_quantity,
-        max_backorder_quantity_per_customer=book.max_backorder_quantity_per_customer,
-        delay_incentive=book.delay_incentive,
-        aging_seconds=book.aging_seconds,
+        policy=book.policy,
         queue=[QueuedLineView.model_validate(row) for row in waiting],
     )
 

@@ -5,6 +5,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.contracts.policy import SkuPolicyFields
+
 
 class _View(BaseModel):
     # Built from database rows by attribute; never changed once read.
@@ -64,30 +66,24 @@ class _SkuQueueBase(_View):
     sku: str
     available: int
     received_total: int
-    max_backorder_quantity: int | None
-    max_backorder_quantity_per_customer: int | None = None
-    delay_incentive: str | None = None
-    # The SKU's own aging bound; None: the service's default applies.
-    aging_seconds: float | None = None
+    # The SKU's own policy, every field of it; None: it has none, the service's defaults apply.
+    policy: SkuPolicyFields | None = None
     queue: list[QueuedLineView]
 
 
 class SkuQueueView(_SkuQueueBase):
-    """A SKU's stock, policy and queue in arrival order; `backorders` is the policy in force."""
+    """A SKU's stock, policy and queue in arrival order; `backorders` is the rule in force: the
+    SKU policy's, or the service's default."""
 
     backorders: str
 
 
 class SkuBook(_SkuQueueBase):
-    """A SKU's queue as its tables hold it: `backorders` is None while the SKU has no policy of
-    its own and the service's default applies."""
-
-    backorders: str | None
+    """A SKU's queue as its tables hold it."""
 
     def in_force(self, *, default_backorders: str) -> SkuQueueView:
-        return SkuQueueView.model_validate(
-            self.model_copy(update={"backorders": self.backorders or default_backorders})
-        )
+        backorders = default_backorders if self.policy is None else self.policy.backorders
+        return SkuQueueView.model_validate({**dict(self), "backorders": backorders})
 
 
 class DemandRow(_View):

@@ -1,16 +1,13 @@
 """Messages published by upstream shop systems."""
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import EmailStr, Field, NonNegativeInt, model_validator
+from pydantic import EmailStr, Field, model_validator
 
 from shared.contracts.common import (
-    INCENTIVE_MAX_LENGTH,
     AwareDatetime,
     Contract,
-    Duration,
     Identifier,
-    IncentiveText,
     LineReference,
     PlacedLineId,
     PriorityTier,
@@ -18,6 +15,7 @@ from shared.contracts.common import (
     ShortText,
     Sku,
 )
+from shared.contracts.policy import SkuPolicyFields
 
 
 class Customer(Contract):
@@ -111,32 +109,7 @@ class RestockScheduled(Contract):
     expected_at: AwareDatetime
 
 
-class SkuPolicy(Contract):
+class SkuPolicy(SkuPolicyFields):
     """`inventory.sku-policy`, key `sku`, compacted: the latest message per SKU is its policy."""
 
     sku: Sku
-    backorders: Literal["allow", "deny", "returning_customers"] = Field(
-        description="returning_customers: only customers who bought before may wait; the "
-        "missing part of anyone else's line is rejected."
-    )
-    max_backorder_quantity: NonNegativeInt | None = None
-    max_backorder_quantity_per_customer: NonNegativeInt | None = Field(
-        default=None,
-        description="Units one customer may have waiting for the SKU; the part of a line "
-        "beyond it is rejected, the rest waits.",
-    )
-    # ISO 8601 ("P14D") or seconds. A line waiting longer is cancelled; None: the global default.
-    max_wait: Duration | None = None
-    aging: Duration | None = Field(
-        default=None,
-        description='ISO 8601 ("P3D") or seconds: a line that waited longer than this in its '
-        "priority tier is promoted one tier. Absent: BACKORDER_PRIORITY_AGING.",
-    )
-    # Offered in backorder and delay messages while they are in stock.
-    alternatives: list[Sku] = Field(default_factory=list, max_length=20)
-    delay_incentive: IncentiveText | None = Field(
-        default=None,
-        description="One line offered for the wait in backordered and date-changed notices "
-        f'(e.g. "10% off your next order with code WAIT10"), up to {INCENTIVE_MAX_LENGTH} '
-        "characters.",
-    )

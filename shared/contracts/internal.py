@@ -5,12 +5,13 @@ SKU's partition is its single decision point and fixes the arrival order of its 
 """
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from shared.contracts.common import Contract
 from shared.contracts.outputs import EtaChange, LineStatus
+from shared.contracts.policy import SkuPolicyFields
 
 
 class AllocateLine(Contract):
@@ -66,17 +67,31 @@ class ScheduleRestock(Contract):
     expected_at: datetime
 
 
+# The names the flat commands gave the policy's durations, which they carried in seconds.
+_RENAMED = {"max_wait_seconds": "max_wait", "aging_seconds": "aging"}
+
+
 class SetSkuPolicy(Contract):
     type: Literal["set-policy"] = "set-policy"
     sku: str
-    # None: the SKU's policy was deleted, so the configured default applies again.
-    backorders: Literal["allow", "deny", "returning_customers"] | None
-    max_backorder_quantity: NonNegativeInt | None = None
-    max_backorder_quantity_per_customer: NonNegativeInt | None = None
-    max_wait_seconds: PositiveFloat | None = None
-    aging_seconds: PositiveFloat | None = None
-    alternatives: list[str] = Field(default_factory=list)
-    delay_incentive: str | None = None
+    # None: the SKU's policy was deleted, so the configured defaults apply again.
+    policy: SkuPolicyFields | None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_a_flat_policy(cls, data: Any) -> Any:
+        """Commands written before the policy was nested (still in the topic, in an outbox or
+        in a dead-letter topic when this version starts) carry its fields beside `sku`, the
+        durations in seconds, and a deleted policy as `backorders: null`."""
+        if not isinstance(data, dict) or "policy" in data or "backorders" not in data:
+            return data
+        fields = {
+            _RENAMED.get(name, name): value
+            for name, value in data.items()
+            if name not in ("type", "sku")
+        }
+        kept = {name: data[name] for name in ("type", "sku") if name in data}
+        return kept | {"policy": fields if fields["backorders"] is not None else None}
 
 
 AllocationCommand = Annotated[

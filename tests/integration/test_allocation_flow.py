@@ -130,10 +130,13 @@ async def test_policy_denies_or_limits_backorders_with_a_reason(
     await receive(shop, denied, 1)
     await wait_for_available(db, denied, 1)
     await wait_for_value(
-        db, "select backorders from sku_book where sku = $1", denied, expected="deny"
+        db, "select policy ->> 'backorders' from sku_book where sku = $1", denied, expected="deny"
     )
     await wait_for_value(
-        db, "select max_backorder_quantity from sku_book where sku = $1", limited, expected=3
+        db,
+        "select (policy ->> 'max_backorder_quantity')::int from sku_book where sku = $1",
+        limited,
+        expected=3,
     )
     no_backorder, within, beyond = unique("o"), unique("o"), unique("o")
     await place(shop, no_backorder, (denied, 3))
@@ -172,8 +175,12 @@ async def test_a_deleted_policy_puts_the_sku_back_on_the_default(
 ) -> None:
     sku, order = unique("SKU"), unique("o")
     await shop.publish(SKU_POLICY.name, key=sku, value={"sku": sku, "backorders": "deny"})
-    await wait_for_value(db, "select backorders from sku_book where sku = $1", sku, expected="deny")
+    await wait_for_value(
+        db, "select policy ->> 'backorders' from sku_book where sku = $1", sku, expected="deny"
+    )
     await shop.publish(SKU_POLICY.name, key=sku, value=None)  # tombstone on a compacted topic
-    await wait_for_value(db, "select backorders from sku_book where sku = $1", sku, expected=None)
+    await wait_for_value(
+        db, "select policy ->> 'backorders' from sku_book where sku = $1", sku, expected=None
+    )
     await place(shop, order, (sku, 1))
     await wait_for_statuses(status_changes, {order: "backordered"})

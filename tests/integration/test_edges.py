@@ -139,7 +139,9 @@ async def test_a_partly_refused_line_says_so_to_the_shop_and_the_customer(
 ) -> None:
     sku, order_id = unique("MUG"), unique("o")
     await shop.publish(SKU_POLICY.name, key=sku, value={"sku": sku, "backorders": "deny"})
-    await wait_for_value(db, "select backorders from sku_book where sku = $1", sku, expected="deny")
+    await wait_for_value(
+        db, "select policy ->> 'backorders' from sku_book where sku = $1", sku, expected="deny"
+    )
     await receive(shop, db, sku, 3)
     await place(shop, order_id, (sku, 5))
     picture = (await wait_for_statuses(status_changes, {order_id: "allocated"}))[order_id]
@@ -282,10 +284,17 @@ async def test_a_policy_tombstone_keyed_with_spaces_still_reaches_its_sku(
 ) -> None:
     sku = unique("LAMP")
     await shop.publish(SKU_POLICY.name, key=sku, value={"sku": sku, "backorders": "deny"})
-    await wait_for_value(db, "select backorders from sku_book where sku = $1", sku, expected="deny")
+    await wait_for_value(
+        db, "select policy ->> 'backorders' from sku_book where sku = $1", sku, expected="deny"
+    )
     await shop.publish(SKU_POLICY.name, key=f" {sku} ", value=None)
-    await wait_for_value(db, "select backorders from sku_book where sku = $1", sku, expected=None)
-    assert await db.fetchval("select backorders from sku_policy where sku = $1", sku) is None
+    await wait_for_value(
+        db, "select policy ->> 'backorders' from sku_book where sku = $1", sku, expected=None
+    )
+    assert (
+        await db.fetchval("select policy ->> 'backorders' from sku_policy where sku = $1", sku)
+        is None
+    )
     tail = await shop.tail(SKU_POLICY.dlq)
     try:
         await shop.publish(SKU_POLICY.name, key="\x07" + sku, value=None)

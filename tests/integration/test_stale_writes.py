@@ -42,8 +42,13 @@ async def test_an_old_owners_late_policy_commit_does_not_undo_a_newer_policy(
     await apply(older, at(10))  # the new owner applies P1
     await apply(newer, at(11, seconds=1))  # then P2
     await apply(older, at(10))  # the old owner's retry of P1 commits last
-    assert await db.fetchval("select backorders from sku_policy where sku = $1", sku) == "deny"
-    await wait_for_value(db, "select backorders from sku_book where sku = $1", sku, expected="deny")
+    assert (
+        await db.fetchval("select policy ->> 'backorders' from sku_policy where sku = $1", sku)
+        == "deny"
+    )
+    await wait_for_value(
+        db, "select policy ->> 'backorders' from sku_book where sku = $1", sku, expected="deny"
+    )
     commands = await db.fetchval(
         "select revision from sku_policy where sku = $1", sku
     )  # one revision per policy that was applied, none for the stale one

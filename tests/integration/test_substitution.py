@@ -68,7 +68,7 @@ async def offer(shop: EdgeClient, db: asyncpg.Connection, sku: str, *alternative
     await shop.publish(SKU_POLICY.name, key=sku, value=policy)
     await wait_for_value(
         db,
-        "select alternatives = $2::jsonb from sku_book where sku = $1",
+        "select policy -> 'alternatives' = $2::jsonb from sku_book where sku = $1",
         sku,
         json.dumps(list(alternatives)),
         expected=True,

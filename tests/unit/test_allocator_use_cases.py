@@ -21,6 +21,7 @@ from shared.contracts.internal import (
     SetSkuPolicy,
     SubstituteLine,
 )
+from shared.contracts.policy import SkuPolicyFields
 from shared.contracts.topics import LINE_ALLOCATION_CHANGED
 from shared.db.ports import Outgoing
 from shared.messaging.errors import PoisonMessage
@@ -60,7 +61,8 @@ def receive(quantity: int, *, sku: str = SKU, po_id: str | None = None) -> Recei
 
 
 def policy(**fields: object) -> SetSkuPolicy:
-    return SetSkuPolicy.model_validate({"sku": SKU, "backorders": "allow", **fields})
+    declared = SkuPolicyFields.model_validate({"backorders": "allow", **fields})
+    return SetSkuPolicy(sku=SKU, policy=declared)
 
 
 def restock(po_id: str, quantity: int, expected_at: datetime) -> ScheduleRestock:
@@ -298,6 +300,19 @@ async def test_a_customer_waits_for_at_most_the_per_customer_cap(allocator: Allo
     assert again.status == "backordered"
 
 
+async def test_a_discontinued_sku_rejects_new_waits_and_keeps_the_lines_waiting_already(
+    allocator: Allocator,
+) -> None:
+    await allocator.handle(allocate("before", 2))
+    await allocator.handle(policy(discontinued=True), receive(1))
+    [after] = await allocator.handle(allocate("after", 2))
+    assert (after.status, units(after)) == ("rejected", (0, 0, 2))
+    assert after.reason == f"SKU {SKU} is discontinued and will not be restocked"
+    assert allocator.tables.waiting(SKU) == [("before", "1")]
+    [filled] = await allocator.handle(receive(1))
+    assert (filled.order_id, filled.status) == ("before", "allocated")
+
+
 async def test_only_returning_customers_may_wait_where_the_sku_says_so(
     allocator: Allocator,
 ) -> None:
@@ -315,9 +330,9 @@ async def test_a_deleted_policy_puts_the_sku_back_on_the_default() -> None:
     allocator = Allocator(default_backorders="deny")
     await allocator.handle(policy(backorders="allow"))
     assert statuses(await allocator.handle(allocate("o1"))) == {"o1": "backordered"}
-    await allocator.handle(SetSkuPolicy(sku=SKU, backorders=None))
+    await allocator.handle(SetSkuPolicy(sku=SKU, policy=None))
     assert statuses(await allocator.handle(allocate("o2"))) == {"o2": "rejected"}
-    assert allocator.tables.books[SKU]["backorders"] is None
+    assert allocator.tables.books[SKU]["policy"] is None
 
 
 async def test_a_waiting_line_is_told_the_offer_and_the_alternatives_in_stock(
@@ -478,7 +493,7 @@ async def test_a_priority_line_goes_ahead_and_those_it_passed_are_told(
 async def test_lines_past_their_maximum_wait_expire_and_their_units_pass_on(
     allocator: Allocator,
 ) -> None:
-    await allocator.handle(policy(max_wait_seconds=60), allocate("old", 2), receive(1))
+    await allocator.handle(policy(max_wait=timedelta(seconds=60)), allocate("old", 2), receive(1))
     assert await allocator.expire() == []
     allocator.tables.later(timedelta(minutes=2))
     await allocator.handle(allocate("new", 1))
@@ -523,7 +538,7 @@ async def test_a_restock_that_does_not_come_is_no_ones_date(allocator: Allocator
 async def test_aging_lifts_a_waiting_line_ahead_of_priority_lines_that_come_later(
     allocator: Allocator,
 ) -> None:
-    await allocator.handle(policy(aging_seconds=3), allocate("patient"))
+    await allocator.handle(policy(aging=timedelta(seconds=3)), allocate("patient"))
     await allocator.handle(allocate("early_vip", priority="vip"))
     assert await allocator.promote() == []
 

@@ -1,12 +1,16 @@
 """What upstream may send: the checks that decide between processing and dead-lettering."""
 
+import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from shared.contracts.inputs import CancelRequested, OrderPlaced, SkuPolicy, StockReceived
+from shared.contracts.internal import AllocationCommand, SetSkuPolicy
 from shared.contracts.outputs import OrderStatusChanged, OrderStatusChangedReadBack
+from shared.contracts.policy import SkuPolicyFields
 from shared.messaging.errors import poison_reason
 
 
@@ -60,6 +64,49 @@ def test_other_inputs_check_their_fields() -> None:
     with pytest.raises(ValidationError):
         CancelRequested.model_validate({"order_id": "o1", "line_ids": ["1", "1"]})
     assert CancelRequested.model_validate({"order_id": "o1"}).line_ids is None
+
+
+def test_a_policy_command_written_flat_is_read_as_the_policy_it_carried() -> None:
+    """Commands from before the policy was nested may still wait in the topic, an outbox or a
+    dead-letter topic when this version starts."""
+    flat = {
+        "type": "set-policy",
+        "sku": "MUG",
+        "backorders": "allow",
+        "max_backorder_quantity": 10,
+        "max_backorder_quantity_per_customer": None,
+        "max_wait_seconds": 14 * 86400.0,
+        "aging_seconds": 3600.0,
+        "alternatives": ["CUP"],
+        "delay_incentive": "10% off",
+    }
+    nested = SetSkuPolicy(
+        sku="MUG",
+        policy=SkuPolicyFields(
+            backorders="allow",
+            max_backorder_quantity=10,
+            max_wait=timedelta(days=14),
+            aging=timedelta(hours=1),
+            alternatives=["CUP"],
+            delay_incentive="10% off",
+        ),
+    )
+    commands: TypeAdapter[AllocationCommand] = TypeAdapter(AllocationCommand)
+    assert commands.validate_json(json.dumps(flat)) == nested
+    assert commands.validate_json(nested.model_dump_json()) == nested
+    deleted: dict[str, Any] = {"type": "set-policy", "sku": "MUG", "backorders": None}
+    assert commands.validate_python(deleted) == SetSkuPolicy(sku="MUG", policy=None)
+    with pytest.raises(ValidationError):
+        commands.validate_python({"type": "set-policy", "sku": "MUG"})
+
+
+def test_a_policy_says_discontinued_with_true_or_false_only() -> None:
+    body = {"sku": "MUG", "backorders": "allow"}
+    assert not SkuPolicy.model_validate(body).discontinued
+    assert SkuPolicy.model_validate(body | {"discontinued": True}).discontinued
+    for said in ("true", 1):
+        with pytest.raises(ValidationError):
+            SkuPolicy.model_validate(body | {"discontinued": said})
 
 
 class _DatabaseSays(Exception):

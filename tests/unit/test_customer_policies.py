@@ -3,7 +3,7 @@ offer a policy makes for the wait: the pure rules, the books that follow them, t
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from services.allocator.domain.eta import Schedule
 from services.allocator.domain.model import Line, Policy
 from services.allocator.domain.reference import ReferenceBook
 from services.allocator.repository.sku_books import _policy as policy_in_force
+from services.allocator.repository.sku_books import policy_columns
 from services.allocator.tables import SkuBookRow
 from services.notifier.channels.webhook import WebhookChannel
 from services.notifier.domain.model import Kind
@@ -25,12 +26,13 @@ from services.order.domain.customers import is_returning
 from services.order.domain.model import Order
 from shared.contracts.inputs import OrderPlaced, SkuPolicy
 from shared.contracts.outputs import OrderStatusChanged
+from shared.contracts.policy import SkuPolicyFields
 from shared.messaging.errors import poison_reason
 from shared.settings import Settings
 from tests.support.waiting_lines import InMemoryWaitingLines
 
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
-RETURNING_ONLY = Policy(returning_customers_only=True)
+RETURNING_ONLY = Policy(backorders="returning_customers")
 NEWCOMER, REGULAR = Applicant("c-new", returning=False), Applicant("c-old", returning=True)
 OFFER = "10% off your next order with code WAIT10"
 
@@ -68,7 +70,7 @@ def test_under_returning_customers_a_returning_customer_waits_in_line() -> None:
 
 
 def test_deny_still_refuses_returning_customers_too() -> None:
-    book = ReferenceBook(sku="MUG", policy=Policy(backorders_allowed=False))
+    book = ReferenceBook(sku="MUG", policy=Policy(backorders="deny"))
     regular = line("a", 2)
     book.request(regular, REGULAR)
     assert (regular.rejected, regular.reason) == (2, "backorders are not allowed for SKU MUG")
@@ -326,3 +328,23 @@ def test_the_default_setting_may_take_backorders_from_returning_customers_only()
     assert (in_force.backorders_allowed, in_force.returning_customers_only) == (True, True)
     assert policy_in_force(no_policy_of_its_own, "allow") == Policy()
     assert not policy_in_force(no_policy_of_its_own, "deny").backorders_allowed
+
+
+def test_a_stored_policy_reads_back_as_declared_also_as_the_migration_moved_it() -> None:
+    declared = SkuPolicyFields(
+        backorders="returning_customers",
+        max_backorder_quantity=5,
+        max_backorder_quantity_per_customer=2,
+        max_wait=timedelta(days=14),
+        aging=timedelta(hours=6),
+        alternatives=["CUP"],
+        delay_incentive=OFFER,
+    )
+    row = policy_columns(declared)
+    assert (row["max_wait_seconds"], row["aging_seconds"]) == (14 * 86_400, 6 * 3_600)
+    stored = {"policy": json.loads(json.dumps(row["policy"]))}
+    assert policy_in_force(stored, "deny") == Policy.of(declared, default_backorders="deny")
+    # the migration wrote the durations as seconds
+    moved = {"policy": stored["policy"] | {"max_wait": 14 * 86_400.0, "aging": 21_600.0}}
+    assert policy_in_force(moved, "deny") == policy_in_force(stored, "deny")
+    assert policy_columns(None) == {"policy": None, "max_wait_seconds": None, "aging_seconds": None}

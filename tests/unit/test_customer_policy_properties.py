@@ -29,8 +29,7 @@ history = st.lists(
 )
 policies = st.builds(
     Policy,
-    backorders_allowed=st.just(True),
-    returning_customers_only=st.booleans(),
+    backorders=st.sampled_from(["allow", "returning_customers"]),
     max_backorder_quantity=st.none() | st.integers(0, 25),
     max_backorder_quantity_per_customer=st.none() | st.integers(0, 8),
 )

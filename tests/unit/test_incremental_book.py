@@ -150,7 +150,7 @@ async def run(steps: list[tuple[Step, bool]], policy: Policy) -> None:
             max_wait = timedelta(hours=36) if action[1] else None
             quantity = action[2]
             new_policy = Policy(
-                backorders_allowed=bool(action[1]) or quantity is None,
+                backorders="allow" if bool(action[1]) or quantity is None else "deny",
                 max_backorder_quantity=None if quantity is None else quantity,
                 max_wait=max_wait,
             )
@@ -195,7 +195,7 @@ async def agree(spec: Specified, inc: Incremental, lines: list[Line]) -> None:
     history,
     st.builds(
         Policy,
-        backorders_allowed=st.sampled_from([True, True, True, False]),
+        backorders=st.sampled_from(["allow", "allow", "allow", "deny"]),
         max_backorder_quantity=st.none() | st.none() | st.integers(0, 25),
         max_wait=st.none() | st.sampled_from([timedelta(hours=12), timedelta(days=2)]),
     ),

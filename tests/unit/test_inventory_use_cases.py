@@ -10,6 +10,7 @@ from services.inventory import handlers
 from services.inventory.repository import ScheduledRestock
 from shared.contracts.inputs import RestockScheduled, SkuPolicy, StockReceived
 from shared.contracts.internal import ReceiveStock, ScheduleRestock, SetSkuPolicy
+from shared.contracts.policy import SkuPolicyFields
 from shared.contracts.topics import ALLOCATION_COMMANDS
 from shared.db.ports import Outgoing
 from shared.messaging.errors import PoisonMessage
@@ -93,7 +94,7 @@ async def test_a_receipt_id_recorded_with_other_goods_is_refused(
 # --- SKU policy ----------------------------------------------------------------------------
 
 
-async def test_a_policy_is_handed_on_with_its_durations_in_seconds_and_without_itself() -> None:
+async def test_a_policy_is_handed_on_whole_and_without_itself() -> None:
     uow = FakeInventoryUnitOfWork()
     policy = SkuPolicy(
         sku="MUG",
@@ -109,13 +110,15 @@ async def test_a_policy_is_handed_on_with_its_durations_in_seconds_and_without_i
     assert shape(uow.events) == [(COMMANDS, "MUG", "SetSkuPolicy", "MUG")]
     assert uow.events[0]["event"] == SetSkuPolicy(
         sku="MUG",
-        backorders="allow",
-        max_backorder_quantity=10,
-        max_backorder_quantity_per_customer=2,
-        max_wait_seconds=14 * 86400,
-        aging_seconds=3600,
-        alternatives=["CUP", "JUG"],
-        delay_incentive="10% off with WAIT10",
+        policy=SkuPolicyFields(
+            backorders="allow",
+            max_backorder_quantity=10,
+            max_backorder_quantity_per_customer=2,
+            max_wait=timedelta(days=14),
+            aging=timedelta(hours=1),
+            alternatives=["CUP", "JUG"],
+            delay_incentive="10% off with WAIT10",
+        ),
     )
 
 
@@ -125,7 +128,7 @@ async def test_a_tombstone_hands_on_an_empty_policy_as_news_of_its_own() -> None
     await handlers.set_policy(sku="MUG", policy=policy, position=at(1), uow=uow)
     await handlers.set_policy(sku="MUG", policy=None, position=at(2), uow=uow)
     await handlers.set_policy(sku="MUG", policy=policy, position=at(3), uow=uow)
-    assert uow.events[1]["event"] == SetSkuPolicy(sku="MUG", backorders=None)
+    assert uow.events[1]["event"] == SetSkuPolicy(sku="MUG", policy=None)
     assert len(ids(uow.events)) == 3, "the same policy again is news again"
 
 
@@ -147,7 +150,9 @@ async def test_a_policy_no_newer_than_the_one_applied_changes_nothing(
     await handlers.set_policy(sku="MUG", policy=older, position=late, uow=uow)
     await handlers.set_policy(sku="MUG", policy=None, position=late, uow=uow)
     assert len(uow.events) == 1, why
-    assert uow.inventory.policies["MUG"].policy.backorders == "deny"
+    assert uow.inventory.policies["MUG"].policy == SetSkuPolicy(
+        sku="MUG", policy=SkuPolicyFields(backorders="deny")
+    )
 
 
 async def test_any_policy_replaces_one_applied_before_positions_were_kept() -> None:
@@ -158,7 +163,7 @@ async def test_any_policy_replaces_one_applied_before_positions_were_kept() -> N
     legacy = uow.inventory.policies["MUG"].policy
     uow.inventory.policies["MUG"] = AppliedPolicy(legacy, position=None)
     await handlers.set_policy(sku="MUG", policy=None, position=at(1), uow=uow)
-    assert uow.events[-1]["event"] == SetSkuPolicy(sku="MUG", backorders=None)
+    assert uow.events[-1]["event"] == SetSkuPolicy(sku="MUG", policy=None)
 
 
 # --- restock scheduled ---------------------------------------------------------------------

@@ -6,6 +6,7 @@ from pydantic import SecretStr
 
 from services.api.app import create_api
 from services.ops.views import OrderLineView, OrderState, OrderView, QueuedLineView, SkuBook
+from shared.contracts.policy import SkuPolicyFields
 from shared.settings import Settings
 
 PLACED = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
@@ -16,9 +17,11 @@ def book(backorders: str | None) -> SkuBook:
         position=1, order_id="o-1", line_id="1", quantity=3, allocated=1, waiting=2,
         placed_at=PLACED,
     )  # fmt: skip
+    policy = (
+        None if backorders is None else SkuPolicyFields.model_validate({"backorders": backorders})
+    )
     return SkuBook(
-        sku="MUG", available=0, received_total=1, backorders=backorders,
-        max_backorder_quantity=None, queue=[waiting],
+        sku="MUG", available=0, received_total=1, policy=policy, queue=[waiting],
     )  # fmt: skip
 
 

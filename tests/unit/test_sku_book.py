@@ -72,11 +72,24 @@ def test_cancelling_a_waiting_line_takes_it_out_of_the_queue() -> None:
 
 
 def test_deny_policy_rejects_the_uncovered_part_with_a_reason() -> None:
-    book = SkuBook(sku="LAMP", available=1, policy=Policy(backorders_allowed=False))
+    book = SkuBook(sku="LAMP", available=1, policy=Policy(backorders="deny"))
     a = line("a", 3)
     book.request(a)
     assert (a.allocated, a.rejected, a.short, a.status) == (1, 2, 0, "allocated")
     assert a.reason is not None and "not allowed" in a.reason
+
+
+def test_a_discontinued_sku_sells_what_it_has_and_takes_no_new_wait() -> None:
+    book = SkuBook(sku="MUG", available=1, policy=Policy())
+    waiting = line("a", 2)
+    book.request(waiting)
+    book.policy = Policy(discontinued=True)
+    book.receive(2)
+    late = line("b", 3)
+    book.request(late)
+    assert (late.allocated, late.rejected, late.short, late.status) == (1, 2, 0, "allocated")
+    assert late.reason == "SKU MUG is discontinued and will not be restocked"
+    assert (waiting.status, book.queue) == ("allocated", [])
 
 
 def test_maximum_backorder_quantity_counts_everything_already_waiting() -> None:

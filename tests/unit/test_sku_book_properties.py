@@ -12,7 +12,7 @@ cancel = st.tuples(st.just("cancel"), st.integers(0, 1_000))
 history = st.lists(st.one_of(request, receive, cancel), max_size=60)
 policies = st.builds(
     Policy,
-    backorders_allowed=st.booleans(),
+    backorders=st.sampled_from(["allow", "deny"]),
     max_backorder_quantity=st.none() | st.integers(0, 20),
 )
 

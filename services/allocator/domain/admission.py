@@ -3,12 +3,15 @@ that stock does not cover. Pure, no I/O; both books ask it.
 
 The rules apply in this order, and the first that refuses everything decides the reason:
 
-1. `backorders: deny` refuses every missing unit;
-2. `backorders: returning_customers` refuses every missing unit of a customer who is not
+1. `discontinued` refuses every missing unit: the shop no longer restocks the SKU, so a
+   new line would wait for nothing (lines already waiting are not new: they keep waiting
+   until cancelled or expired);
+2. `backorders: deny` refuses every missing unit;
+3. `backorders: returning_customers` refuses every missing unit of a customer who is not
    returning (the order service says who is: the shop's word, else this system's history);
-3. `max_backorder_quantity_per_customer` refuses the units that would take the customer's
+4. `max_backorder_quantity_per_customer` refuses the units that would take the customer's
    waiting units for the SKU over it: the rest of the line may wait;
-4. `max_backorder_quantity` refuses every unit still missing when the SKU's waiting units
+5. `max_backorder_quantity` refuses every unit still missing when the SKU's waiting units
    would go over it (as it always has: all or nothing).
 """
 
@@ -44,6 +47,8 @@ def admit(
 ) -> Admission:
     """`sku_waiting`: units every line of the SKU waits for now; `customer_waiting`: those of
     this applicant's lines (0 when the policy sets no per-customer cap)."""
+    if policy.discontinued:
+        return Admission(missing, f"SKU {sku} is discontinued and will not be restocked")
     if not policy.backorders_allowed:
         return Admission(missing, f"backorders are not allowed for SKU {sku}")
     if policy.returning_customers_only and not applicant.returning:

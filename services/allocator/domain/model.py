@@ -3,22 +3,35 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pydantic import ConfigDict
 
-@dataclass(frozen=True)
-class Policy:
-    backorders_allowed: bool = True
-    # With backorders allowed: only returning customers may wait.
-    returning_customers_only: bool = False
-    max_backorder_quantity: int | None = None
-    # Units one customer may have waiting for the SKU.
-    max_backorder_quantity_per_customer: int | None = None
-    # Told with the waiting lines: the shop's offer for the wait.
-    delay_incentive: str | None = None
-    # None: the global default applies (which may be "wait forever").
-    max_wait: timedelta | None = None
-    alternatives: tuple[str, ...] = ()
-    # A line waiting longer than this (in its rank) is promoted one rank; None: the global one.
-    aging: timedelta | None = None
+from shared.contracts.policy import Backorders, SkuPolicyFields
+
+
+class Policy(SkuPolicyFields):
+    """The policy a SKU's book decides by: the SKU's own, or for a SKU without one the
+    configured default for `backorders` and nothing else set."""
+
+    # A keyword that is no field is a mistake here, not a newer sender's field.
+    model_config = ConfigDict(extra="forbid")
+
+    backorders: Backorders = "allow"
+
+    @classmethod
+    def of(cls, declared: SkuPolicyFields | None, *, default_backorders: str) -> "Policy":
+        if declared is None:
+            return cls(backorders=default_backorders)
+        # Validated as it was declared: nothing to check again on every book opened.
+        return cls.model_construct(**dict(declared))
+
+    @property
+    def backorders_allowed(self) -> bool:
+        return self.backorders != "deny"
+
+    @property
+    def returning_customers_only(self) -> bool:
+        """With backorders allowed: only returning customers may wait."""
+        return self.backorders == "returning_customers"
 
 
 @dataclass

@@ -25,11 +25,7 @@ from services.allocator.repository.stored_lines import (
     read_customers_ahead,
 )
 from services.allocator.tables import AllocationLineRow, QueueGapRow, SkuBookRow
-from shared.contracts.common import MAX_DURATION
-
-# Rows written before durations were bounded may hold more than a timedelta can: they are
-# read as the longest wait a policy may set today.
-_LONGEST = MAX_DURATION.total_seconds()
+from shared.contracts.policy import SkuPolicyFields
 
 
 @dataclass
@@ -42,28 +38,27 @@ class OpenBook:
     # Every line told since the book was opened, as it stands now: what `save` writes.
     told: dict[Key, Line] = field(default_factory=dict)
 
-    def set_policy(
-        self,
-        *,
-        backorders: str | None,
-        max_backorder_quantity: int | None,
-        max_backorder_quantity_per_customer: int | None,
-        max_wait_seconds: float | None,
-        aging_seconds: float | None,
-        alternatives: list[str],
-        delay_incentive: str | None,
-        default_backorders: str,
-    ) -> None:
-        self.row.update(
-            backorders=backorders,
-            max_backorder_quantity=max_backorder_quantity,
-            max_backorder_quantity_per_customer=max_backorder_quantity_per_customer,
-            max_wait_seconds=max_wait_seconds,
-            aging_seconds=aging_seconds,
-            alternatives=alternatives,
-            delay_incentive=delay_incentive,
-        )
-        self.book.policy = _policy(self.row, default_backorders)
+    def set_policy(self, declared: SkuPolicyFields | None, *, default_backorders: str) -> None:
+        """The SKU's own policy from now on; None: it has none, the defaults apply."""
+        self.row.update(policy_columns(declared))
+        self.book.policy = Policy.of(declared, default_backorders=default_backorders)
+
+
+def policy_columns(declared: SkuPolicyFields | None) -> dict[str, Any]:
+    """The columns of a `sku_book` row that hold the SKU's own policy: the policy whole, and
+    the two bounds the sweeps' SQL compares (`sweep_probes`), in seconds."""
+    return {
+        "policy": None if declared is None else declared.model_dump(mode="json"),
+        "max_wait_seconds": _seconds(declared.max_wait if declared else None),
+        "aging_seconds": _seconds(declared.aging if declared else None),
+    }
+
+
+def _seconds(duration: timedelta | None) -> float | None:
+    return None if duration is None else duration.total_seconds()
+
+
+POLICY_COLUMNS = tuple(policy_columns(None))
 
 
 class BooksRepository(Protocol):
@@ -87,24 +82,15 @@ class BooksRepository(Protocol):
         """Every book's counters, gaps and told lines."""
         ...
 
-    async def in_stock(self, skus: tuple[str, ...]) -> list[str]:
+    async def in_stock(self, skus: Sequence[str]) -> list[str]:
         """Which of `skus` have units nobody holds, in the order given."""
         ...
 
 
 def _policy(row: dict[str, Any], default_backorders: str) -> Policy:
-    max_wait, aging = row["max_wait_seconds"], row["aging_seconds"]
-    backorders = row["backorders"] or default_backorders
-    return Policy(
-        backorders_allowed=backorders != "deny",
-        returning_customers_only=backorders == "returning_customers",
-        max_backorder_quantity=row["max_backorder_quantity"],
-        max_backorder_quantity_per_customer=row["max_backorder_quantity_per_customer"],
-        delay_incentive=row["delay_incentive"],
-        max_wait=timedelta(seconds=min(max_wait, _LONGEST)) if max_wait else None,
-        alternatives=tuple(row["alternatives"] or ()),
-        aging=timedelta(seconds=min(aging, _LONGEST)) if aging else None,
-    )
+    stored = row["policy"]
+    declared = None if stored is None else SkuPolicyFields.model_validate(stored)
+    return Policy.of(declared, default_backorders=default_backorders)
 
 
 def open_book(
@@ -193,14 +179,8 @@ _UPDATE_BOOK = (
                 "queued_units",
                 "departed_units",
                 "newest_requested_at",
-                "backorders",
-                "max_backorder_quantity",
-                "max_backorder_quantity_per_customer",
-                "max_wait_seconds",
-                "aging_seconds",
+                *POLICY_COLUMNS,
                 "lanes",
-                "alternatives",
-                "delay_incentive",
                 "updated_at",
             )
         }
@@ -218,14 +198,8 @@ def book_row(opened: OpenBook, *, now: datetime) -> dict[str, Any]:
         "queued_units": state.queued,
         "departed_units": state.departed,
         "newest_requested_at": state.newest_requested_at,
-        "backorders": row["backorders"],
-        "max_backorder_quantity": row["max_backorder_quantity"],
-        "max_backorder_quantity_per_customer": row["max_backorder_quantity_per_customer"],
-        "max_wait_seconds": row["max_wait_seconds"],
-        "aging_seconds": row["aging_seconds"],
+        **{name: row[name] for name in POLICY_COLUMNS},
         "lanes": [_stored_lane(lane) for lane in opened.book.higher_lanes()],
-        "alternatives": row["alternatives"],
-        "delay_incentive": row["delay_incentive"],
         "updated_at": now,
     }
 
@@ -350,7 +324,7 @@ class SqlBooksRepository:
             opened.gaps_read = opened.book.gaps()
             opened.told = {}
 
-    async def in_stock(self, skus: tuple[str, ...]) -> list[str]:
+    async def in_stock(self, skus: Sequence[str]) -> list[str]:
         """Which of `skus` have units nobody holds, in the order given."""
         if not skus:
             return []

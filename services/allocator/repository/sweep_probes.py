@@ -9,8 +9,12 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.allocator.domain.book import LANE_BITS
-from services.allocator.repository.sku_books import _LONGEST
 from services.allocator.tables import AllocationLineRow, ScheduledRestockRow, SkuBookRow
+from shared.contracts.common import MAX_DURATION
+
+# A bound in seconds written before durations were bounded, or by hand, may be longer than any
+# policy may set today: it is compared as the longest one may.
+_LONGEST = MAX_DURATION.total_seconds()
 
 
 class SweepProbes(Protocol):

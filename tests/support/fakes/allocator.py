@@ -20,7 +20,6 @@ from services.allocator.domain.model import Line
 from services.allocator.domain.ranks import POSITION_RETELL_LIMIT
 from services.allocator.repository.early_cancellations import EarlyCancel
 from services.allocator.repository.sku_books import (
-    _LONGEST,
     UPDATED_BY_DECISIONS,
     OpenBook,
     book_row,
@@ -28,6 +27,7 @@ from services.allocator.repository.sku_books import (
     open_book,
 )
 from services.allocator.repository.stored_lines import stored_line
+from services.allocator.repository.sweep_probes import _LONGEST
 from services.allocator.tables import SkuBookRow
 from shared.contracts.internal import CancelLine
 from tests.support.fakes.unit_of_work import FakeUnitOfWork
@@ -180,7 +180,7 @@ class FakeBooksRepository:
             opened.gaps_read = gaps
             opened.told = {}
 
-    async def in_stock(self, skus: tuple[str, ...]) -> list[str]:
+    async def in_stock(self, skus: Sequence[str]) -> list[str]:
         books = self._tables.books
         return [sku for sku in skus if sku in books and books[sku]["available"] > 0]
 
