@@ -26,7 +26,6 @@ from shared.db.unit_of_work import UnitOfWork
 from shared.messaging.connection import faststream_security
 from shared.messaging.dead_letter import DeadLetters
 from shared.messaging.decoder import make_json_decoder
-from shared.messaging.fencing import recognise_fencing
 from shared.messaging.guard import ConsumeGuard, RetryPolicy
 from shared.messaging.outbox import Outbox
 from shared.messaging.outbox_relay import OutboxRelay
@@ -135,7 +134,6 @@ def build_app(
     read_without_naps(broker)
     if settings.instance_id:
         join_as_static_members(broker, instance_id=settings.instance_id)
-        recognise_fencing(settings.instance_id)
     background = (partial(refresh_gauges, gauges=gauges), *background)
     app = AsgiFastStream(broker, asgi_routes=http_routes(runtime, broker))
     app.context.set_global("runtime", runtime)

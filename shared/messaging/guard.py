@@ -34,7 +34,6 @@ from shared.contracts.headers import CORRELATION_ID
 from shared.logs import correlation_id
 from shared.messaging.dead_letter import DeadLetters
 from shared.messaging.errors import is_transient, poison_reason
-from shared.messaging.fencing import FencedInstanceIdError, exit_fenced
 from shared.messaging.records import records_of
 
 log = logging.getLogger(__name__)
@@ -152,8 +151,6 @@ class ConsumeGuard(BaseMiddleware):
 async def _commit_offsets(msg: StreamMessage[Any]) -> None:
     try:
         await msg.ack()
-    except FencedInstanceIdError:
-        exit_fenced()
     except Exception as error:
         log.warning(
             "offsets not committed (%s: %s): the partitions moved, their new owner reads the"

@@ -6,7 +6,6 @@ import asyncpg
 import pytest
 
 from shared.messaging.client import EdgeClient, TopicTail
-from shared.messaging.fencing import EXIT_FENCED
 from tests.e2e.workload import Workload
 from tests.support.fleet import Fleet
 
@@ -77,27 +76,3 @@ async def test_a_named_instance_killed_and_started_again_under_its_name_loses_no
         await work.check(db, status_changes)
     finally:
         fleet.stop(replacement)
-
-
-async def test_a_process_fenced_by_a_second_one_under_its_name_exits_and_the_second_works_on(
-    fleet: Fleet, shop: EdgeClient, status_changes: TopicTail, db: asyncpg.Connection
-) -> None:
-    """Two live processes under one BACKORDER_INSTANCE_ID is an operator's mistake: the broker
-    fences the older. The older must stop at once, saying why, rather than read on unseen."""
-    named = {"BACKORDER_INSTANCE_ID": "e2e-order-twice"}
-    older = fleet.start("order", env=named)
-    newer = fleet.start("order", env=named)
-    try:
-        await asyncio.to_thread(older.process.wait, 60)
-        fleet.running.remove(older)
-        assert older.process.returncode == EXIT_FENCED, older.output()[-3000:]
-        assert "fenced out of the consumer group" in older.output()
-        work = Workload.new()
-        await work.publish(shop, orders=30, seed=7)
-        await work.wait_settled(db)
-        await work.check(db, status_changes)
-        assert newer.alive
-    finally:
-        fleet.stop(newer)
-        if older in fleet.running:
-            fleet.stop(older)
