@@ -100,8 +100,9 @@ class Settings(BaseSettings):
     http_port: int = Field(default=0, ge=0, le=65535)
     # This process's name in its service's consumer group (static membership, KIP-345): restarted
     # under the same name within the session timeout, it takes its partitions back without a
-    # rebalance. Two live processes of one service must never share a name (the broker fences
-    # the older); unset: a new member on every start, and a rebalance on every start and stop.
+    # rebalance. Two live processes of one service must never share a name (each replaces the
+    # other in the group in turn, for as long as both run); unset: a new member on every start,
+    # and a rebalance on every start and stop.
     instance_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,100}$")
     # For the crash proofs only: `point:n` SIGKILLs the process the n-th time it reaches
     # `point` (shared/faults.py). Never set in production.
