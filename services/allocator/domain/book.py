@@ -301,7 +301,13 @@ class SkuBook:
     async def _retell_dates(self) -> None:
         """Within one restock's run every line expects its date, and the dates told before were
         in queue order too, so the lines whose date moved sit at either end of each run: walk
-        in from both ends until a line already expects the run's date."""
+        in from both ends until a line already expects the run's date.
+
+        Gaps left ahead of the head are folded first: each seek for a run's first line tries
+        every gap, and walks past every line withdrawn since the read, so a decision that
+        withdrew n lines (an expiry of a whole queue) cost n * n line reads. 1,000 lines
+        expired at once took 9.5 s, 4,000 took 112 s."""
+        self._fold_gaps(await self._head())
         for run in self.schedule.runs:
             first = await self._first_beyond(run.after)
             if first is None:
