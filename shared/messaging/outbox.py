@@ -96,7 +96,7 @@ class Outbox:
             self._own.difference_update(forget)
             self._last_commit = time.monotonic()
             faults.reached("after_db_commit")
-            if self._must_recover or staged.behind or self._assignments_seen != assignments():
+            if staged.behind or self._needs_recovery():
                 await self._recover()
                 return
             faults.reached("before_send")
@@ -113,6 +113,9 @@ class Outbox:
                 return
             self._sent.extend(staged.ids)
             faults.reached("after_send")
+
+    def _needs_recovery(self) -> bool:
+        return self._must_recover or self._assignments_seen != assignments()
 
     async def _recover(self) -> None:
         """Sends every committed row in id order, this process's own sent rows deleted unsent;
@@ -171,7 +174,7 @@ class Outbox:
 
     async def _tick(self) -> None:
         async with self._lock:
-            if self._must_recover or self._assignments_seen != assignments():
+            if self._needs_recovery():
                 await self._recover()
                 return
             idle = time.monotonic() - self._last_commit >= self._poll_interval
